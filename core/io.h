@@ -1,0 +1,194 @@
+/* SPDX-License-Identifier: MIT */
+/* The completion-style event loop: one interface, an io_uring and an epoll backend. */
+#ifndef RW_CORE_IO_H
+#define RW_CORE_IO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include "core/timer.h"
+
+/*
+ * Contract shared by both backends (test/unit/core/test_io_conformance.c checks it):
+ *
+ * - Every operation is started with an rw_op owned by the caller. The op's memory
+ *   stays valid, and the op may not be reused, until its *final* completion: one
+ *   delivered without RW_CQE_MORE. Exactly one final completion arrives for every
+ *   successfully started op (a start that returns -errno delivers none).
+ * - Completion callbacks run on the loop's thread from rw_loop_run_once(), never
+ *   re-entrantly from inside a start call.
+ * - res holds bytes, an fd, 0, or -errno. -ECANCELED means the op was cancelled.
+ * - Multishot accept / recv stay armed while RW_CQE_MORE is set; a completion
+ *   without it means the op ended and must be re-armed by the caller if wanted.
+ * - recv takes its buffer from the loop's buffer pool: on success res > 0 and
+ *   RW_CQE_BUF is set, bid names the buffer; the callee must give it back exactly
+ *   once with rw_loop_buf_put(). res == 0 is EOF (no buffer). -ENOBUFS means the
+ *   pool was empty: the op ended; re-arm after buffers are returned.
+ * - send writes the whole iovec or fails: the final completion has res == total
+ *   bytes or -errno (short writes are continued inside the backend). The iovec
+ *   array is copied at start; the bytes it points to must stay valid until the
+ *   completion. At most one send per fd may be in flight.
+ * - connect: fd is a non-blocking socket made by the caller; res 0 or -errno.
+ * - close: the fd is closed; res 0 or -errno. Cancel other ops on the fd first.
+ * - cancel: asks for target's final completion to arrive soon (-ECANCELED, or its
+ *   real result if it raced); returns 0, or -ENOENT if target is not in flight.
+ *   The cancel itself has no completion.
+ */
+
+struct rw_loop;
+struct rw_op;
+
+struct rw_cqe {
+    int32_t res;    /* bytes, fd, 0, or -errno */
+    uint32_t flags; /* RW_CQE_* */
+    uint16_t bid;   /* buffer id when RW_CQE_BUF */
+};
+
+enum {
+    RW_CQE_MORE = 1u << 0, /* op still armed (multishot) */
+    RW_CQE_BUF = 1u << 1,  /* bid is valid and must be returned */
+};
+
+enum rw_op_kind {
+    RW_OP_NONE = 0,
+    RW_OP_ACCEPT,
+    RW_OP_RECV,
+    RW_OP_SEND,
+    RW_OP_CONNECT,
+    RW_OP_CLOSE,
+};
+
+enum rw_recv_flags {
+    RW_RECV_ONESHOT = 0,        /* one completion, then the op ends */
+    RW_RECV_MULTISHOT = 1u << 0, /* stays armed until error/EOF/ENOBUFS/cancel */
+};
+
+typedef void rw_op_fn(struct rw_op *op, const struct rw_cqe *cqe);
+
+#define RW_IO_MAX_IOV 8
+
+/* One in-flight operation. Public fields are set by the caller before starting it;
+ * fields starting with '_' belong to the backend. */
+struct rw_op {
+    rw_op_fn *cb; /* completion callback */
+    void *owner;  /* borrowed: caller's context (connection, listener) */
+    /* backend-owned */
+    int _fd;
+    uint8_t _kind;  /* enum rw_op_kind */
+    uint8_t _state; /* backend flags: armed, multishot, cancelling */
+    uint16_t _iovcnt;
+    uint32_t _pad;
+    size_t _done;  /* send: bytes written so far */
+    size_t _total; /* send: bytes to write */
+    struct iovec _iov[RW_IO_MAX_IOV];
+    struct sockaddr_storage _sa; /* connect target */
+    socklen_t _salen;
+    struct rw_op *_next; /* epoll ready list */
+};
+
+/* Loop creation parameters. */
+struct rw_loop_cfg {
+    const char *backend;   /* "auto" | "io_uring" | "epoll" */
+    uint32_t entries;      /* SQ size hint (default 1024) */
+    uint32_t buf_count;    /* buffers in the pool, power of two (default 1024) */
+    uint32_t buf_size;     /* bytes per buffer (default 16384) */
+    uint16_t buf_group;    /* provided-buffer group id (default 0) */
+};
+
+/* A backend, as chosen at start-up. Callers use the rw_io_*() wrappers, never these. */
+struct rw_io_ops {
+    const char *name; /* "io_uring" | "epoll" */
+    int (*probe)(void); /* 0 if usable on this host */
+    int (*init)(struct rw_loop *l, const struct rw_loop_cfg *cfg);
+    void (*fini)(struct rw_loop *l);
+    int (*accept)(struct rw_loop *l, struct rw_op *op, int lfd);
+    int (*recv)(struct rw_loop *l, struct rw_op *op, int fd, unsigned flags);
+    int (*send)(struct rw_loop *l, struct rw_op *op, int fd, const struct iovec *iov, int n);
+    int (*connect)(struct rw_loop *l, struct rw_op *op, int fd, const struct sockaddr *sa,
+                   socklen_t len);
+    int (*close)(struct rw_loop *l, struct rw_op *op, int fd);
+    int (*cancel)(struct rw_loop *l, struct rw_op *target);
+    void (*buf_put)(struct rw_loop *l, uint16_t bid);
+    int (*run_once)(struct rw_loop *l, int64_t timeout_ns);
+    int (*wake)(struct rw_loop *l); /* any thread */
+};
+
+typedef void rw_wake_fn(struct rw_loop *l, void *arg);
+
+/* Resolve a backend name ("auto" probes io_uring in a forked child, then epoll).
+ * Returns the ops table, or NULL with *err = -errno (-ENOTSUP: unknown name,
+ * -ENOSYS: the named backend is not usable here). Any thread; start-up only. */
+const struct rw_io_ops *rw_io_select(const char *name, int *err);
+
+/* Create a loop on the given backend (from rw_io_select). Must be called on the
+ * thread that will run it (io_uring SINGLE_ISSUER). NULL and *err = -errno. */
+struct rw_loop *rw_loop_new(const struct rw_io_ops *ops, const struct rw_loop_cfg *cfg, int *err);
+
+/* Destroy a loop. All ops must have completed. Owning thread only. */
+void rw_loop_free(struct rw_loop *l);
+
+/* Name of the backend running this loop. */
+const char *rw_loop_backend(const struct rw_loop *l);
+
+/* Run one turn: submit pending work, wait up to timeout_ns (-1: until the next
+ * timer or event; 0: poll), dispatch completions and expired timers. Goes RCU
+ * offline around the blocking wait. Returns number of events handled or -errno. */
+int rw_loop_run_once(struct rw_loop *l, int64_t timeout_ns);
+
+/* Cached monotonic time in ms, refreshed once per loop turn. */
+uint64_t rw_loop_now(const struct rw_loop *l);
+
+/* The loop's timer wheel. */
+struct rw_wheel *rw_loop_wheel(struct rw_loop *l);
+
+/* Address and size of buffer bid (lent by a recv completion). */
+uint8_t *rw_loop_buf(struct rw_loop *l, uint16_t bid);
+uint32_t rw_loop_buf_size(const struct rw_loop *l);
+
+/* Set the callback run on the loop thread after rw_loop_wake() from any thread. */
+void rw_loop_set_wake(struct rw_loop *l, rw_wake_fn *fn, void *arg);
+
+/* Backend access for the inline wrappers; not for direct use. */
+const struct rw_io_ops *rw__loop_ops(const struct rw_loop *l);
+
+static inline int rw_io_accept(struct rw_loop *l, struct rw_op *op, int lfd)
+{
+    return rw__loop_ops(l)->accept(l, op, lfd);
+}
+static inline int rw_io_recv(struct rw_loop *l, struct rw_op *op, int fd, unsigned flags)
+{
+    return rw__loop_ops(l)->recv(l, op, fd, flags);
+}
+static inline int rw_io_send(struct rw_loop *l, struct rw_op *op, int fd, const struct iovec *iov,
+                             int n)
+{
+    return rw__loop_ops(l)->send(l, op, fd, iov, n);
+}
+static inline int rw_io_connect(struct rw_loop *l, struct rw_op *op, int fd,
+                                const struct sockaddr *sa, socklen_t len)
+{
+    return rw__loop_ops(l)->connect(l, op, fd, sa, len);
+}
+static inline int rw_io_close(struct rw_loop *l, struct rw_op *op, int fd)
+{
+    return rw__loop_ops(l)->close(l, op, fd);
+}
+static inline int rw_io_cancel(struct rw_loop *l, struct rw_op *target)
+{
+    return rw__loop_ops(l)->cancel(l, target);
+}
+/* Give buffer bid back to the pool; exactly once per RW_CQE_BUF completion. */
+static inline void rw_loop_buf_put(struct rw_loop *l, uint16_t bid)
+{
+    rw__loop_ops(l)->buf_put(l, bid);
+}
+/* Wake the loop from any thread; its wake callback runs on the loop thread. */
+static inline int rw_loop_wake(struct rw_loop *l)
+{
+    return rw__loop_ops(l)->wake(l);
+}
+
+#endif
