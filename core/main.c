@@ -1,0 +1,188 @@
+/* SPDX-License-Identifier: MIT */
+/* ringwall's main(): command line, config, workers, signals. */
+#include <errno.h>
+#include <getopt.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "config/config.h"
+#include "core/io.h"
+#include "core/log.h"
+#include "proxy/proxy.h"
+
+#define RW_DRAIN_MS 10000
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: ringwall -c FILE [-t]\n"
+               "\n"
+               "  -c, --config FILE   configuration file (JSON)\n"
+               "  -t, --test          check the configuration and exit (0: valid, 2: errors)\n"
+               "  -v, --version       print the version and exit\n"
+               "  -h, --help          this text\n"
+               "\n"
+               "environment:\n"
+               "  RW_IO_BACKEND       io_uring | epoll | auto: overrides \"io_backend\"\n"
+               "\n"
+               "signals: SIGTERM/SIGINT finish requests in flight and stop\n");
+}
+
+static enum rw_log_level level_of(const char *s)
+{
+    if (!strcmp(s, "error"))
+        return RW_LOG_ERR;
+    if (!strcmp(s, "warn"))
+        return RW_LOG_WARN;
+    if (!strcmp(s, "debug"))
+        return RW_LOG_DEBUG;
+    return RW_LOG_INFO;
+}
+
+static void raise_nofile(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
+static int load(const char *path, struct rw_cfg **cfg)
+{
+    struct rw_cfg_errs errs = {0};
+    int rc = rw_cfg_load_file(path, cfg, &errs);
+    for (uint32_t i = 0; i < errs.n; i++)
+        fprintf(stderr, "%s\n", errs.msg[i]);
+    rw_cfg_errs_clear(&errs);
+    return rc;
+}
+
+/* Block the signals main handles so that every thread inherits the mask; main
+ * reads them from a signalfd. */
+static int signals_fd(void)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    return signalfd(-1, &set, SFD_CLOEXEC);
+}
+
+static void wait_signals(int sfd, struct rw_proxy *p)
+{
+    bool stopping = false;
+    while (!stopping || !rw_proxy_done(p)) {
+        struct pollfd pfd = {.fd = sfd, .events = POLLIN};
+        if (poll(&pfd, 1, stopping ? 100 : -1) <= 0)
+            continue;
+        struct signalfd_siginfo si;
+        if (read(sfd, &si, sizeof(si)) != sizeof(si))
+            continue;
+        if (si.ssi_signo == SIGHUP) {
+            rw_log(RW_LOG_WARN, "SIGHUP: configuration reload is not available in this version");
+        } else if (stopping) {
+            rw_log(RW_LOG_INFO, "second stop signal: closing connections now");
+            rw_proxy_stop(p, 0);
+        } else {
+            stopping = true;
+            rw_log(RW_LOG_INFO, "stopping: finishing requests in flight (up to %d ms)",
+                   RW_DRAIN_MS);
+            rw_proxy_stop(p, RW_DRAIN_MS);
+        }
+    }
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'}, {"test", no_argument, NULL, 't'},
+        {"version", no_argument, NULL, 'v'},      {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *path = NULL;
+    bool test = false;
+    int o;
+    while ((o = getopt_long(argc, argv, "c:tvh", opts, NULL)) != -1) {
+        switch (o) {
+        case 'c':
+            path = optarg;
+            break;
+        case 't':
+            test = true;
+            break;
+        case 'v':
+            printf("ringwall %s\n", RW_VERSION);
+            return 0;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (!path || optind != argc) {
+        usage(stderr);
+        return 2;
+    }
+    rw_log_set_thread("main");
+    struct rw_cfg *cfg = NULL;
+    if (load(path, &cfg) < 0)
+        return 2;
+    if (test) {
+        printf("%s: configuration OK\n", path);
+        rw_cfg_free(cfg);
+        return 0;
+    }
+    rw_log_set_level(level_of(cfg->log_level));
+    const char *want = getenv("RW_IO_BACKEND");
+    if (!want || !*want)
+        want = cfg->io_backend;
+    int err = 0;
+    const struct rw_io_ops *io = rw_io_select(want, &err);
+    if (!io) {
+        rw_log(RW_LOG_ERR, "io backend %s unavailable: %s", want,
+               err == -ENOTSUP ? "unknown backend" : rw_strerror(err));
+        rw_cfg_free(cfg);
+        return 1;
+    }
+    uint32_t nworkers = cfg->workers;
+    if (!nworkers) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        nworkers = n > 0 ? (uint32_t)n : 1;
+    }
+    raise_nofile();
+    int sfd = signals_fd();
+    struct rw_proxy *p = rw_proxy_new(cfg, io, nworkers, &err);
+    if (!p || sfd < 0) {
+        rw_cfg_free(cfg);
+        return 1;
+    }
+    if ((err = rw_proxy_start(p)) < 0) {
+        rw_proxy_stop(p, 0);
+        rw_proxy_free(p);
+        rw_cfg_free(cfg);
+        return 1;
+    }
+    rw_log(RW_LOG_INFO, "ringwall %s: io backend: %s, %u workers, %u listeners", RW_VERSION,
+           io->name, nworkers, cfg->nlisteners);
+    for (uint32_t i = 0; i < cfg->nlisteners; i++)
+        rw_log(RW_LOG_INFO, "listening on %s (%s)", cfg->listeners[i].address,
+               cfg->listeners[i].name);
+    wait_signals(sfd, p);
+    rw_proxy_free(p);
+    rw_log(RW_LOG_INFO, "stopped");
+    close(sfd);
+    rw_cfg_free(cfg);
+    return 0;
+}

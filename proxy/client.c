@@ -1,0 +1,411 @@
+/* SPDX-License-Identifier: MIT */
+/* Client connections: reading and parsing request heads, keep-alive, closing. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "proxy/px.h"
+
+#define PX_LINGER_MS 2000
+
+static void c_on_read(struct rw_op *op, const struct rw_cqe *cqe);
+static void c_on_write(struct rw_op *op, const struct rw_cqe *cqe);
+static void c_on_close(struct rw_op *op, const struct rw_cqe *cqe);
+static void c_on_timer(struct rw_timer *t);
+static void c_parse(struct px_conn *c);
+
+static void c_timer(struct px_conn *c, uint32_t ms)
+{
+    rw_timer_arm(rw_loop_wheel(c->w->loop), &c->timer, rw_loop_now(c->w->loop) + ms);
+}
+
+static void c_peer_ip(struct px_conn *c)
+{
+    const struct sockaddr_storage *ss = &c->peer;
+    if (ss->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)ss;
+        if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr))
+            inet_ntop(AF_INET, &s6->sin6_addr.s6_addr[12], c->peer_ip, sizeof(c->peer_ip));
+        else
+            inet_ntop(AF_INET6, &s6->sin6_addr, c->peer_ip, sizeof(c->peer_ip));
+    } else if (ss->ss_family == AF_INET) {
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)ss)->sin_addr, c->peer_ip,
+                  sizeof(c->peer_ip));
+    } else {
+        strcpy(c->peer_ip, "unknown");
+    }
+}
+
+void px_conn_accepted(struct px_worker *w, const struct px_listener_w *l, int fd)
+{
+    struct rw_proxy *px = w->px;
+    if (atomic_fetch_add(&px->nconns, 1) >= w->cfg->max_connections) {
+        atomic_fetch_sub(&px->nconns, 1);
+        close(fd);
+        return;
+    }
+    struct px_conn *c = calloc(1, sizeof(*c));
+    if (!c) {
+        atomic_fetch_sub(&px->nconns, 1);
+        close(fd);
+        return;
+    }
+    c->w = w;
+    c->fd = fd;
+    c->lis = l->cfg;
+    c->in.bid = c->rin.bid = -2;
+    c->state = PX_C_HEAD;
+    socklen_t sl = sizeof(c->peer);
+    if (getpeername(fd, (struct sockaddr *)&c->peer, &sl) < 0)
+        c->peer.ss_family = AF_UNSPEC;
+    c_peer_ip(c);
+    c->rd.owner = c->wr.owner = c->cl.owner = c;
+    c->rd.cb = c_on_read;
+    c->wr.cb = c_on_write;
+    c->cl.cb = c_on_close;
+    rw_timer_init(&c->timer, c_on_timer, c);
+    c->all_next = w->conns;
+    if (w->conns)
+        w->conns->all_pprev = &c->all_next;
+    c->all_pprev = &w->conns;
+    w->conns = c;
+    w->nconns++;
+    c_timer(c, w->cfg->client_header_timeout_ms);
+    px_conn_arm_read(c);
+}
+
+void px_conn_arm_read(struct px_conn *c)
+{
+    if (c->rd_armed || c->state == PX_C_CLOSING || c->eof)
+        return;
+    int rc = rw_io_recv(c->w->loop, &c->rd, c->fd, RW_RECV_ONESHOT);
+    if (rc < 0) {
+        px_conn_close(c);
+        return;
+    }
+    c->rd_armed = true;
+    c->inflight++;
+}
+
+void px_conn_retry_read(struct px_conn *c)
+{
+    if (c->state == PX_C_CLOSING)
+        return;
+    if (c->state == PX_C_PROXY) {
+        px_client_recv_body(c);
+        px_resp_kick(c);
+    } else
+        px_conn_arm_read(c);
+}
+
+void px_conn_send_out(struct px_conn *c, const struct iovec *iov, int n)
+{
+    int rc = rw_io_send(c->w->loop, &c->wr, c->fd, iov, n);
+    if (rc < 0) {
+        px_conn_close(c);
+        return;
+    }
+    c->wr_busy = true;
+    c->inflight++;
+}
+
+/* ---- closing ---- */
+
+static void c_free(struct px_conn *c)
+{
+    struct px_worker *w = c->w;
+    px_in_drop(w, &c->in);
+    px_in_drop(w, &c->rin);
+    px_hbuf_put(w, c->out);
+    px_hbuf_put(w, c->rhead);
+    px_body_free(&c->req_body);
+    px_body_free(&c->resp_body);
+    *c->all_pprev = c->all_next;
+    if (c->all_next)
+        c->all_next->all_pprev = c->all_pprev;
+    w->nconns--;
+    atomic_fetch_sub(&w->px->nconns, 1);
+    free(c);
+}
+
+static void c_maybe_free(struct px_conn *c)
+{
+    if (c->inflight || c->up || c->state != PX_C_CLOSING)
+        return;
+    if (c->fd >= 0) {
+        int fd = c->fd;
+        c->fd = -1;
+        if (rw_io_close(c->w->loop, &c->cl, fd) == 0) {
+            c->inflight++;
+            return;
+        }
+        close(fd);
+    }
+    c_free(c);
+}
+
+static void c_on_close(struct rw_op *op, const struct rw_cqe *cqe)
+{
+    struct px_conn *c = op->owner;
+    c->inflight--;
+    c_maybe_free(c);
+}
+
+static void c_unwait(struct px_conn *c)
+{
+    if (!c->waiting_buf)
+        return;
+    for (struct px_conn **pp = &c->w->buf_waiters; *pp; pp = &(*pp)->next_wait)
+        if (*pp == c) {
+            *pp = c->next_wait;
+            break;
+        }
+    c->waiting_buf = false;
+}
+
+void px_conn_close(struct px_conn *c)
+{
+    if (c->state == PX_C_CLOSING)
+        return;
+    c->state = PX_C_CLOSING;
+    rw_timer_cancel(&c->timer);
+    c_unwait(c);
+    if (c->rd_armed)
+        rw_io_cancel(c->w->loop, &c->rd);
+    if (c->wr_busy)
+        rw_io_cancel(c->w->loop, &c->wr);
+    if (c->up)
+        px_up_abort(c->up);
+    c_maybe_free(c);
+}
+
+/* Close after the response: stop sending, read and drop what the client still
+ * sends for a while, so that a close with unread data doesn't reset the
+ * connection before the client read our answer. */
+static void c_linger(struct px_conn *c)
+{
+    if (c->eof) {
+        px_conn_close(c);
+        return;
+    }
+    c->state = PX_C_LINGER;
+    px_in_drop(c->w, &c->in);
+    shutdown(c->fd, SHUT_WR);
+    c_timer(c, PX_LINGER_MS);
+    px_conn_arm_read(c);
+}
+
+/* Stop for shutdown: idle connections close now, busy ones after this exchange. */
+void px__conns_stop_all(struct px_worker *w, bool force)
+{
+    struct px_conn *c = w->conns, *next;
+    for (; c; c = next) {
+        next = c->all_next;
+        c->keep_alive = false;
+        if (force || (c->state == PX_C_HEAD && c->in.bid == -2) || c->state == PX_C_LINGER)
+            px_conn_close(c);
+    }
+}
+
+/* ---- exchange end and keep-alive ---- */
+
+static void c_reset_exchange(struct px_conn *c)
+{
+    struct px_worker *w = c->w;
+    px_hbuf_put(w, c->out);
+    px_hbuf_put(w, c->rhead);
+    c->out = c->rhead = NULL;
+    c->out_len = c->rhead_len = 0;
+    px_body_free(&c->req_body);
+    px_body_free(&c->resp_body);
+    memset(&c->req_body, 0, sizeof(c->req_body));
+    memset(&c->resp_body, 0, sizeof(c->resp_body));
+    px_in_drop(w, &c->rin);
+    c->route = NULL;
+    c->xf = 0;
+    c->scanned = 0;
+    c->line_ok = false;
+}
+
+void px_conn_exchange_done(struct px_conn *c)
+{
+    bool req_done = c->state == PX_C_LOCAL ? !(c->xf & PX_X_REQ_BODY) : (c->xf & PX_X_REQ_DONE);
+    c_reset_exchange(c);
+    c->nreq++;
+    if (!c->keep_alive || !req_done || c->w->stopping) {
+        c_linger(c);
+        return;
+    }
+    c->state = PX_C_HEAD;
+    if (c->in.bid != -2 && c->in.off < c->in.len) {
+        c_timer(c, c->w->cfg->client_header_timeout_ms);
+        c_parse(c); /* a pipelined request is already here */
+        return;
+    }
+    px_in_drop(c->w, &c->in);
+    c_timer(c, c->w->cfg->client_idle_timeout_ms);
+    px_conn_arm_read(c);
+}
+
+/* ---- reading ---- */
+
+static void c_on_eof(struct px_conn *c)
+{
+    c->eof = true;
+    if (c->state == PX_C_PROXY && (c->xf & PX_X_REQ_DONE)) {
+        c->keep_alive = false; /* half-close after a full request: answer, then close */
+        return;
+    }
+    if (c->state == PX_C_LOCAL) {
+        c->keep_alive = false;
+        return;
+    }
+    px_conn_close(c);
+}
+
+static void c_on_read(struct rw_op *op, const struct rw_cqe *cqe)
+{
+    struct px_conn *c = op->owner;
+    struct px_worker *w = c->w;
+    c->inflight--;
+    c->rd_armed = false;
+    if (c->state == PX_C_CLOSING) {
+        if (cqe->flags & RW_CQE_BUF)
+            rw_loop_buf_put(w->loop, cqe->bid);
+        c_maybe_free(c);
+        return;
+    }
+    if (c->state == PX_C_LINGER) {
+        if (cqe->flags & RW_CQE_BUF)
+            rw_loop_buf_put(w->loop, cqe->bid);
+        if (cqe->res == -ENOBUFS)
+            px_wait_buf(w, c);
+        else if (cqe->res > 0)
+            px_conn_arm_read(c);
+        else
+            px_conn_close(c);
+        return;
+    }
+    if (cqe->res == -ENOBUFS) {
+        px_wait_buf(w, c);
+        return;
+    }
+    if (cqe->res < 0) {
+        if (cqe->res != -ECANCELED)
+            px_conn_close(c);
+        return;
+    }
+    if (cqe->res == 0) {
+        c_on_eof(c);
+        return;
+    }
+    char *buf = (char *)rw_loop_buf(w->loop, cqe->bid);
+    if (c->in.bid == -2) {
+        c->in = (struct px_in){.base = buf, .off = 0, .len = (uint32_t)cqe->res, .bid = cqe->bid};
+    } else {
+        /* a partial head waits in a heap buffer: append (what exceeds it fails the limit) */
+        uint32_t room = w->hbuf_size - c->in.len;
+        uint32_t n = (uint32_t)cqe->res < room ? (uint32_t)cqe->res : room;
+        memcpy(c->in.base + c->in.len, buf, n);
+        c->in.len += n;
+        rw_loop_buf_put(w->loop, cqe->bid);
+    }
+    if (c->state == PX_C_HEAD)
+        c_parse(c);
+    else if (c->state == PX_C_PROXY)
+        px_req_kick(c);
+    else
+        px_in_drop(w, &c->in); /* LOCAL: a body we will not read */
+}
+
+/* The head is incomplete: keep it in a heap buffer and read more. */
+static void c_head_more(struct px_conn *c)
+{
+    struct px_worker *w = c->w;
+    if (px_in_to_heap(w, &c->in) < 0) {
+        px_conn_close(c);
+        return;
+    }
+    if (!(c->xf & PX_X_HDR_TIMER)) {
+        c->xf |= PX_X_HDR_TIMER;
+        c_timer(c, w->cfg->client_header_timeout_ms);
+    }
+    px_conn_arm_read(c);
+}
+
+static void c_parse(struct px_conn *c)
+{
+    struct px_worker *w = c->w;
+    const char *p = c->in.base + c->in.off;
+    uint32_t n = c->in.len - c->in.off;
+    /* Parse only when a line ended or a limit may be crossed: a head trickling in
+     * byte by byte then costs linear time, not quadratic. */
+    if (!memchr(p + c->scanned, '\n', n - c->scanned) &&
+        n < (c->line_ok ? w->lim.header_block : w->lim.request_line)) {
+        c->scanned = n;
+        c_head_more(c);
+        return;
+    }
+    struct rw_h1_req req;
+    int status = 400;
+    enum rw_parse rc = rw_h1_parse_request(p, n, &w->lim, &req, w->hdrs, &status);
+    if (rc == RW_PARSE_AGAIN) {
+        c->scanned = n;
+        if (n >= w->lim.request_line || memchr(p, '\n', n))
+            c->line_ok = true;
+        c_head_more(c);
+        return;
+    }
+    rw_timer_cancel(&c->timer);
+    if (rc == RW_PARSE_BAD) {
+        c->req_minor = 1;
+        px_local_error(c, status, true);
+        return;
+    }
+    px_handle_request(c, &req);
+}
+
+/* ---- writing ---- */
+
+static void c_on_write(struct rw_op *op, const struct rw_cqe *cqe)
+{
+    struct px_conn *c = op->owner;
+    c->inflight--;
+    c->wr_busy = false;
+    if (c->state == PX_C_CLOSING) {
+        c_maybe_free(c);
+        return;
+    }
+    if (cqe->res < 0) {
+        px_conn_close(c);
+        return;
+    }
+    if (c->state == PX_C_LOCAL)
+        px_conn_exchange_done(c);
+    else if (c->state == PX_C_PROXY)
+        px_client_sent(c);
+}
+
+static void c_on_timer(struct rw_timer *t)
+{
+    struct px_conn *c = t->owner;
+    switch (c->state) {
+    case PX_C_HEAD:
+        if (c->in.bid != -2 && c->in.len > c->in.off)
+            px_local_error(c, 408, true); /* a head started but did not finish */
+        else
+            px_conn_close(c); /* idle keep-alive connection */
+        break;
+    case PX_C_PROXY:
+        px_client_timeout(c);
+        break;
+    default:
+        px_conn_close(c);
+        break;
+    }
+}

@@ -1,0 +1,361 @@
+/* SPDX-License-Identifier: MIT */
+/* One request/response exchange: routing, then both directions of streaming. */
+#include <errno.h>
+#include <string.h>
+
+#include "core/log.h"
+#include "proxy/px.h"
+
+static const char continue_100[] = "HTTP/1.1 100 Continue\r\n\r\n";
+
+static uint8_t frame_of(uint8_t body)
+{
+    switch (body) {
+    case RW_BODY_LENGTH:
+        return PX_F_LENGTH;
+    case RW_BODY_CHUNKED:
+        return PX_F_CHUNKED;
+    case RW_BODY_CLOSE:
+        return PX_F_CLOSE;
+    default:
+        return PX_F_NONE;
+    }
+}
+
+static void consume_in(struct px_conn *c, uint32_t n)
+{
+    c->in.off += n;
+    if (c->in.off >= c->in.len)
+        px_in_drop(c->w, &c->in);
+}
+
+void px_handle_request(struct px_conn *c, const struct rw_h1_req *req)
+{
+    struct px_worker *w = c->w;
+    const struct rw_cfg *cfg = w->cfg;
+    c->req_method = req->method;
+    c->req_minor = req->h.minor;
+    c->keep_alive = req->h.keep_alive && !w->stopping;
+    c->xf = (req->method == RW_M_HEAD ? PX_X_HEAD_REQ : 0) |
+            (req->h.body != RW_BODY_NONE ? PX_X_REQ_BODY : 0);
+    uint32_t head_len = (uint32_t)req->h.head_len;
+    const struct rw_cfg_route *r = px_route_match(w, c->lis, req);
+    if (!r) {
+        consume_in(c, head_len);
+        px_local_error(c, 404, req->h.body != RW_BODY_NONE);
+        return;
+    }
+    if (cfg->limit_body && req->h.body == RW_BODY_LENGTH &&
+        req->h.content_length > cfg->limit_body) {
+        consume_in(c, head_len);
+        px_local_error(c, 413, true);
+        return;
+    }
+    if (r->action != RW_ROUTE_PROXY) {
+        c->route = r;
+        px_local_route(c, req);
+        consume_in(c, head_len);
+        return;
+    }
+    c->route = r;
+    c->out = px_hbuf_get(w);
+    int n = c->out ? px_head_request(c, req, c->out, w->hbuf_size) : -ENOMEM;
+    if (n < 0) {
+        consume_in(c, head_len);
+        px_local_error(c, n == -ENOMEM ? 503 : 431, true);
+        return;
+    }
+    c->out_len = (uint32_t)n;
+    uint8_t f = frame_of(req->h.body);
+    px_body_init(&c->req_body, f, f, req->h.content_length, cfg->limit_body, !r->trailers_drop);
+    if (req->expect_continue && f != PX_F_NONE && req->h.minor == 1)
+        c->xf |= PX_X_CONTINUE;
+    consume_in(c, head_len);
+    c->state = PX_C_PROXY;
+    c->tries = 0;
+    memset(c->tried, 0, sizeof(c->tried));
+    px_up_start(c);
+}
+
+/* The exchange cannot go on. Before any response byte reached the client, it gets
+ * `status` from ringwall; after, the connection closes so the client sees a
+ * truncated response, never a complete-looking one. */
+void px_exchange_fail(struct px_conn *c, int status)
+{
+    if (c->up)
+        px_up_abort(c->up);
+    if ((c->xf & PX_X_CLIENT_BYTES) || c->wr_busy) {
+        px_conn_close(c);
+        return;
+    }
+    px_hbuf_put(c->w, c->rhead);
+    c->rhead = NULL;
+    c->rhead_len = 0;
+    px_local_error(c, status, !(c->xf & PX_X_REQ_DONE));
+}
+
+/* ---- client -> upstream ---- */
+
+void px_client_recv_body(struct px_conn *c)
+{
+    if (c->state != PX_C_PROXY || (c->xf & PX_X_REQ_DONE) || c->req_body.done ||
+        c->in.bid != -2 || c->rd_armed)
+        return;
+    if ((c->xf & PX_X_CONTINUE) && !c->wr_busy && !(c->xf & PX_X_RESP_HEAD)) {
+        struct iovec iov = {(void *)continue_100, sizeof(continue_100) - 1};
+        c->xf &= ~PX_X_CONTINUE;
+        px_conn_send_out(c, &iov, 1);
+        if (c->state != PX_C_PROXY)
+            return;
+    }
+    rw_timer_arm(rw_loop_wheel(c->w->loop), &c->timer,
+                 rw_loop_now(c->w->loop) + c->w->cfg->client_body_timeout_ms);
+    px_conn_arm_read(c);
+}
+
+void px_req_kick(struct px_conn *c)
+{
+    struct px_up *u = c->up;
+    if (!u || u->state != PX_UP_BUSY || u->wr_busy || (c->xf & PX_X_REQ_DONE))
+        return;
+    struct px_body *b = &c->req_body;
+    struct iovec iov[RW_IO_MAX_IOV];
+    int n = 0;
+    if (!(c->xf & PX_X_REQ_HEAD_SENT)) {
+        iov[n++] = (struct iovec){c->out, c->out_len};
+        c->xf |= PX_X_REQ_HEAD_SENT;
+    }
+    while (!b->done && c->in.bid != -2 && c->in.off < c->in.len && n < RW_IO_MAX_IOV) {
+        uint32_t used = 0;
+        int k = 0;
+        enum px_body_res r = px_body_step(b, c->in.base + c->in.off, c->in.len - c->in.off, &used,
+                                          iov + n, &k, RW_IO_MAX_IOV - n);
+        if (r != PX_B_OK) {
+            c->keep_alive = false;
+            px_exchange_fail(c, r == PX_B_TOO_BIG ? 413 : 400);
+            return;
+        }
+        c->in.off += used;
+        n += k;
+        if (!used && !k)
+            break;
+    }
+    if (b->done && !b->fin_sent)
+        n += px_body_finish(b, iov + n, RW_IO_MAX_IOV - n);
+    if (n > 0) {
+        px_up_send(u, iov, n);
+        return;
+    }
+    if (b->done && b->fin_sent) {
+        c->xf |= PX_X_REQ_DONE;
+        if (c->in.bid != -2 && c->in.off >= c->in.len)
+            px_in_drop(c->w, &c->in);
+        if (!(c->xf & PX_X_RESP_HEAD))
+            px_up_wait_response(u);
+        return;
+    }
+    if (c->in.bid != -2 && c->in.off >= c->in.len)
+        px_in_drop(c->w, &c->in);
+    px_client_recv_body(c);
+}
+
+/* The upstream send finished: the request bytes it carried are no longer needed. */
+void px_up_sent(struct px_conn *c)
+{
+    if (c->in.bid != -2 && c->in.off >= c->in.len)
+        px_in_drop(c->w, &c->in);
+    px_req_kick(c);
+    px_resp_kick(c);
+}
+
+/* ---- upstream -> client ---- */
+
+static void resp_frames(struct px_conn *c, const struct rw_h1_resp *resp)
+{
+    uint8_t in = frame_of(resp->h.body);
+    uint8_t out = in;
+    if (c->req_minor == 0) {
+        /* HTTP/1.0 clients know no chunking: de-chunk and delimit by close */
+        if (in == PX_F_CHUNKED || in == PX_F_CLOSE) {
+            out = PX_F_CLOSE;
+            c->keep_alive = false;
+        }
+    } else if (in == PX_F_CLOSE) {
+        out = PX_F_CHUNKED; /* keep the client connection: re-chunk */
+    }
+    px_body_init(&c->resp_body, in, out, resp->h.content_length, 0,
+                 c->req_minor == 1 && !c->route->trailers_drop);
+}
+
+/* Parse the response head in c->rin. Interim 1xx responses are dropped. */
+static void resp_head(struct px_conn *c)
+{
+    struct px_worker *w = c->w;
+    for (;;) {
+        const char *p = c->rin.base + c->rin.off;
+        uint32_t n = c->rin.len - c->rin.off;
+        struct rw_h1_resp resp;
+        int status = 502;
+        enum rw_parse rc =
+            rw_h1_parse_response(p, n, &w->lim, c->req_method, &resp, w->hdrs, &status);
+        if (rc == RW_PARSE_AGAIN) {
+            if (px_in_to_heap(w, &c->rin) < 0)
+                px_exchange_fail(c, 502);
+            else
+                px_up_arm_read(c->up);
+            return;
+        }
+        if (rc == RW_PARSE_BAD || resp.status == 101) {
+            px_exchange_fail(c, 502);
+            return;
+        }
+        c->rin.off += (uint32_t)resp.h.head_len;
+        if (resp.status < 200) {
+            if (c->rin.off >= c->rin.len) {
+                px_in_drop(w, &c->rin);
+                px_up_arm_read(c->up);
+                return;
+            }
+            continue;
+        }
+        c->up->keep_alive = resp.h.keep_alive;
+        resp_frames(c, &resp);
+        c->rhead = px_hbuf_get(w);
+        int hl = c->rhead ? px_head_response(c, &resp, c->rhead, w->hbuf_size) : -ENOMEM;
+        if (hl < 0) {
+            px_exchange_fail(c, 502);
+            return;
+        }
+        c->rhead_len = (uint32_t)hl;
+        c->xf |= PX_X_RESP_HEAD;
+        if (c->rin.off >= c->rin.len)
+            px_in_drop(w, &c->rin);
+        px_up_got_head(c->up);
+        px_resp_kick(c);
+        return;
+    }
+}
+
+void px_resp_data(struct px_conn *c)
+{
+    if (!(c->xf & PX_X_RESP_HEAD))
+        resp_head(c);
+    else
+        px_resp_kick(c);
+}
+
+/* The upstream closed (res 0) or failed (res < 0). */
+void px_resp_eof(struct px_conn *c, int res)
+{
+    struct px_up *u = c->up;
+    if (!(c->xf & PX_X_RESP_HEAD)) {
+        bool nothing = c->rin.bid == -2;
+        if (u && u->reused && nothing && c->req_body.in == PX_F_NONE && !(c->xf & PX_X_FRESH)) {
+            /* a pooled connection the server closed as we reused it: the request
+             * never reached it, so send it again on a new connection */
+            px_up_abort(u);
+            c->xf = (c->xf & ~PX_X_REQ_HEAD_SENT) | PX_X_FRESH;
+            c->req_body.fin_sent = true;
+            px_up_start(c);
+            return;
+        }
+        px_exchange_fail(c, 502);
+        return;
+    }
+    if (c->resp_body.in == PX_F_CLOSE && res == 0) {
+        c->resp_body.done = true;
+        if (u)
+            u->keep_alive = false;
+        px_resp_kick(c);
+        return;
+    }
+    px_exchange_fail(c, 502); /* truncated: closes the client */
+}
+
+static void exchange_end(struct px_conn *c)
+{
+    struct px_up *u = c->up;
+    if (u) {
+        bool reuse = u->keep_alive && (c->xf & PX_X_REQ_DONE) && c->rin.bid == -2 &&
+                     c->resp_body.in != PX_F_CLOSE && !u->wr_busy;
+        px_up_release(u, reuse);
+    }
+    px_conn_exchange_done(c);
+}
+
+void px_resp_kick(struct px_conn *c)
+{
+    if (c->state != PX_C_PROXY || c->wr_busy || !(c->xf & PX_X_RESP_HEAD)) {
+        if (c->state == PX_C_PROXY && !(c->xf & PX_X_RESP_HEAD) && c->up &&
+            (c->xf & PX_X_REQ_HEAD_SENT) && c->rin.bid == -2)
+            px_up_arm_read(c->up);
+        return;
+    }
+    struct px_body *b = &c->resp_body;
+    struct iovec iov[RW_IO_MAX_IOV];
+    int n = 0;
+    if (c->rhead_len) {
+        iov[n++] = (struct iovec){c->rhead, c->rhead_len};
+        c->rhead_len = 0; /* the buffer is returned when the exchange ends */
+    }
+    bool head_only = (c->xf & PX_X_HEAD_REQ) || b->in == PX_F_NONE;
+    while (!head_only && !b->done && c->rin.bid != -2 && c->rin.off < c->rin.len &&
+           n < RW_IO_MAX_IOV) {
+        uint32_t used = 0;
+        int k = 0;
+        if (px_body_step(b, c->rin.base + c->rin.off, c->rin.len - c->rin.off, &used, iov + n,
+                         &k, RW_IO_MAX_IOV - n) != PX_B_OK) {
+            if (n)
+                break; /* send what is good; the error surfaces on the next turn */
+            c->keep_alive = false;
+            px_exchange_fail(c, 502);
+            return;
+        }
+        c->rin.off += used;
+        n += k;
+        if (!used && !k)
+            break;
+    }
+    if (head_only)
+        b->done = b->fin_sent = true;
+    if (b->done && !b->fin_sent)
+        n += px_body_finish(b, iov + n, RW_IO_MAX_IOV - n);
+    if (n > 0) {
+        c->xf |= PX_X_CLIENT_BYTES;
+        rw_timer_arm(rw_loop_wheel(c->w->loop), &c->timer,
+                     rw_loop_now(c->w->loop) + c->w->cfg->client_body_timeout_ms);
+        px_conn_send_out(c, iov, n);
+        return;
+    }
+    if (c->rin.bid != -2 && c->rin.off >= c->rin.len)
+        px_in_drop(c->w, &c->rin);
+    if (b->done && b->fin_sent) {
+        if (!(c->xf & PX_X_REQ_DONE))
+            c->keep_alive = false; /* answered before the request body ended */
+        exchange_end(c);
+        return;
+    }
+    if (c->up && c->rin.bid == -2)
+        px_up_arm_read(c->up);
+}
+
+/* A send to the client completed while proxying. */
+void px_client_sent(struct px_conn *c)
+{
+    rw_timer_cancel(&c->timer);
+    if (c->rin.bid != -2 && c->rin.off >= c->rin.len)
+        px_in_drop(c->w, &c->rin);
+    px_resp_kick(c);
+    if (c->state == PX_C_PROXY)
+        px_client_recv_body(c);
+}
+
+void px_client_timeout(struct px_conn *c)
+{
+    if (c->rd_armed && !(c->xf & PX_X_CLIENT_BYTES)) {
+        c->keep_alive = false;
+        px_exchange_fail(c, 408); /* the request body stalled */
+        return;
+    }
+    px_conn_close(c);
+}

@@ -1,0 +1,296 @@
+/* SPDX-License-Identifier: MIT */
+/* Message heads are re-serialised, never copied: framing and hop-by-hop fields are ours. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "proxy/px.h"
+
+/* A bounded writer: overflow is sticky and reported once at the end. */
+struct hw {
+    char *p;
+    size_t len;
+    size_t cap;
+    bool over;
+};
+
+static void put(struct hw *h, const char *s, size_t n)
+{
+    if (h->over || h->len + n > h->cap) {
+        h->over = true;
+        return;
+    }
+    memcpy(h->p + h->len, s, n);
+    h->len += n;
+}
+
+static void puts_(struct hw *h, const char *s)
+{
+    put(h, s, strlen(s));
+}
+
+static void put_u64(struct hw *h, uint64_t v)
+{
+    char b[24];
+    int n = snprintf(b, sizeof(b), "%llu", (unsigned long long)v);
+    put(h, b, (size_t)n);
+}
+
+static void put_field(struct hw *h, const char *name, size_t nlen, const char *val, size_t vlen)
+{
+    put(h, name, nlen);
+    put(h, ": ", 2);
+    put(h, val, vlen);
+    put(h, "\r\n", 2);
+}
+
+static int finish(struct hw *h)
+{
+    put(h, "\r\n", 2);
+    return h->over ? -ENOSPC : (int)h->len;
+}
+
+static bool name_in(const struct rw_hdr *f, char *const *names, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++)
+        if (strlen(names[i]) == f->name_len && !strncasecmp(names[i], f->name, f->name_len))
+            return true;
+    return false;
+}
+
+static bool name_in_kv(const struct rw_hdr *f, const struct rw_cfg_kv *kv, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++)
+        if (strlen(kv[i].name) == f->name_len && !strncasecmp(kv[i].name, f->name, f->name_len))
+            return true;
+    return false;
+}
+
+static bool edited(const struct rw_hdr *f, const struct rw_cfg_hdr_edits *e)
+{
+    return name_in(f, e->remove, e->nremove) || name_in_kv(f, e->set, e->nset);
+}
+
+static void put_edits(struct hw *h, const struct rw_cfg_hdr_edits *e)
+{
+    for (uint32_t i = 0; i < e->nset; i++)
+        put_field(h, e->set[i].name, strlen(e->set[i].name), e->set[i].value,
+                  strlen(e->set[i].value));
+    for (uint32_t i = 0; i < e->nadd; i++)
+        put_field(h, e->add[i].name, strlen(e->add[i].name), e->add[i].value,
+                  strlen(e->add[i].value));
+}
+
+/* "Name: v1, v2, <extra>\r\n" joining every received field with that id. */
+static void put_list(struct hw *h, const char *name, const struct rw_h1_head *m, uint16_t id,
+                     const char *extra, size_t elen)
+{
+    puts_(h, name);
+    put(h, ": ", 2);
+    for (uint32_t i = 0; i < m->nhdrs; i++) {
+        const struct rw_hdr *f = &m->hdrs[i];
+        if (f->id != id || !f->value_len)
+            continue;
+        put(h, f->value, f->value_len);
+        put(h, ", ", 2);
+    }
+    put(h, extra, elen);
+    put(h, "\r\n", 2);
+}
+
+static void put_forwarded(struct hw *h, const struct px_conn *c, const struct rw_h1_req *req)
+{
+    char v[400];
+    bool v6 = strchr(c->peer_ip, ':') != NULL;
+    int n = snprintf(v, sizeof(v), v6 ? "for=\"[%s]\"" : "for=%s", c->peer_ip);
+    if (req->host && req->host_len < 256)
+        n += snprintf(v + n, sizeof(v) - (size_t)n, ";host=\"%.*s\"", (int)req->host_len,
+                      req->host);
+    n += snprintf(v + n, sizeof(v) - (size_t)n, ";proto=http");
+    put_list(h, "Forwarded", &req->h, RW_H_FORWARDED, v, (size_t)n);
+}
+
+static void put_path(struct hw *h, const struct rw_cfg_route *r, const struct rw_h1_req *req)
+{
+    const char *p = req->path;
+    size_t n = req->path_len;
+    if (n == 1 && p[0] == '*') {
+        put(h, "*", 1);
+        return;
+    }
+    if (r->strip_prefix) {
+        size_t sl = strlen(r->strip_prefix);
+        if (n >= sl && !memcmp(p, r->strip_prefix, sl)) {
+            p += sl;
+            n -= sl;
+        }
+    }
+    if (r->add_prefix)
+        puts_(h, r->add_prefix);
+    if (!n || p[0] != '/') {
+        if (!r->add_prefix || !h->len || h->p[h->len - 1] != '/')
+            put(h, "/", 1);
+    }
+    put(h, p, n);
+    if (req->query) {
+        put(h, "?", 1);
+        put(h, req->query, req->query_len);
+    }
+}
+
+int px_head_request(struct px_conn *c, const struct rw_h1_req *req, char *out, size_t cap)
+{
+    const struct rw_cfg_route *r = c->route;
+    const struct rw_cfg *cfg = c->w->cfg;
+    struct hw h = {out, 0, cap, false};
+    put(&h, req->method_str, req->method_len);
+    put(&h, " ", 1);
+    put_path(&h, r, req);
+    put(&h, " HTTP/1.1\r\nHost: ", 17);
+    if (r->host)
+        puts_(&h, r->host);
+    else if (req->host)
+        put(&h, req->host, req->host_len);
+    else
+        puts_(&h, c->lis->address);
+    put(&h, "\r\n", 2);
+    for (uint32_t i = 0; i < req->h.nhdrs; i++) {
+        const struct rw_hdr *f = &req->h.hdrs[i];
+        if (f->flags & RW_HDR_HOP)
+            continue;
+        switch (f->id) {
+        case RW_H_HOST:
+        case RW_H_CONTENT_LENGTH:
+        case RW_H_TRANSFER_ENCODING:
+        case RW_H_EXPECT:
+        case RW_H_X_FORWARDED_PROTO:
+        case RW_H_X_FORWARDED_HOST:
+            continue;
+        case RW_H_X_FORWARDED_FOR:
+        case RW_H_FORWARDED:
+        case RW_H_VIA:
+            continue; /* re-sent below with our hop appended */
+        }
+        if (edited(f, &r->request_headers))
+            continue;
+        put_field(&h, f->name, f->name_len, f->value, f->value_len);
+    }
+    put_list(&h, "X-Forwarded-For", &req->h, RW_H_X_FORWARDED_FOR, c->peer_ip, strlen(c->peer_ip));
+    put_forwarded(&h, c, req);
+    char v[80];
+    int n = snprintf(v, sizeof(v), "1.%u %s", req->h.minor, cfg->via);
+    put_list(&h, "Via", &req->h, RW_H_VIA, v, (size_t)n);
+    put(&h, "X-Forwarded-Proto: http\r\n", 25);
+    if (req->host)
+        put_field(&h, "X-Forwarded-Host", 16, req->host, req->host_len);
+    put_edits(&h, &r->request_headers);
+    if (req->h.body == RW_BODY_LENGTH) {
+        put(&h, "Content-Length: ", 16);
+        put_u64(&h, req->h.content_length);
+        put(&h, "\r\n", 2);
+    } else if (req->h.body == RW_BODY_CHUNKED) {
+        put(&h, "Transfer-Encoding: chunked\r\n", 28);
+    }
+    return finish(&h);
+}
+
+static void put_connection(struct hw *h, const struct px_conn *c)
+{
+    if (!c->keep_alive)
+        put(h, "Connection: close\r\n", 19);
+    else if (c->req_minor == 0)
+        put(h, "Connection: keep-alive\r\n", 24);
+}
+
+static void put_status(struct hw *h, int status, const char *reason, size_t rlen)
+{
+    char b[16];
+    int n = snprintf(b, sizeof(b), "HTTP/1.1 %03d ", status);
+    put(h, b, (size_t)n);
+    if (reason && rlen)
+        put(h, reason, rlen);
+    else
+        puts_(h, rw_h1_reason(status));
+    put(h, "\r\n", 2);
+}
+
+int px_head_response(struct px_conn *c, const struct rw_h1_resp *resp, char *out, size_t cap)
+{
+    const struct rw_cfg *cfg = c->w->cfg;
+    const struct rw_cfg_route *r = c->route;
+    struct hw h = {out, 0, cap, false};
+    put_status(&h, resp->status, resp->reason, resp->reason_len);
+    bool own_server = cfg->server_header[0] != '\0';
+    if (own_server)
+        put_field(&h, "Server", 6, cfg->server_header, strlen(cfg->server_header));
+    for (uint32_t i = 0; i < resp->h.nhdrs; i++) {
+        const struct rw_hdr *f = &resp->h.hdrs[i];
+        if (f->flags & RW_HDR_HOP)
+            continue;
+        switch (f->id) {
+        case RW_H_CONTENT_LENGTH:
+        case RW_H_TRANSFER_ENCODING:
+        case RW_H_VIA:
+            continue;
+        case RW_H_SERVER:
+            if (own_server || cfg->hide_backend_headers)
+                continue;
+            break;
+        case RW_H_X_POWERED_BY:
+            if (cfg->hide_backend_headers)
+                continue;
+            break;
+        }
+        if (edited(f, &r->response_headers))
+            continue;
+        put_field(&h, f->name, f->name_len, f->value, f->value_len);
+    }
+    char v[80];
+    int n = snprintf(v, sizeof(v), "1.%u %s", resp->h.minor, cfg->via);
+    put_list(&h, "Via", &resp->h, RW_H_VIA, v, (size_t)n);
+    put_edits(&h, &r->response_headers);
+    const struct px_body *b = &c->resp_body;
+    if (b->out == PX_F_LENGTH) {
+        put(&h, "Content-Length: ", 16);
+        put_u64(&h, resp->h.content_length);
+        put(&h, "\r\n", 2);
+    } else if (b->out == PX_F_CHUNKED) {
+        put(&h, "Transfer-Encoding: chunked\r\n", 28);
+    } else if (b->in == PX_F_NONE && resp->h.first[RW_H_CONTENT_LENGTH] >= 0 &&
+               resp->status != 204 && resp->status >= 200) {
+        /* HEAD and 304 describe the body they did not send */
+        const struct rw_hdr *f = &resp->h.hdrs[resp->h.first[RW_H_CONTENT_LENGTH]];
+        put_field(&h, "Content-Length", 14, f->value, f->value_len);
+    }
+    put_connection(&h, c);
+    return finish(&h);
+}
+
+int px_head_local(struct px_conn *c, int status, const struct rw_cfg_kv *hdrs, uint32_t nhdrs,
+                  const char *ctype, size_t body_len, const char *location, char *out,
+                  size_t cap)
+{
+    const struct rw_cfg *cfg = c->w->cfg;
+    struct hw h = {out, 0, cap, false};
+    put_status(&h, status, NULL, 0);
+    if (cfg->server_header[0])
+        put_field(&h, "Server", 6, cfg->server_header, strlen(cfg->server_header));
+    puts_(&h, px_date(c->w));
+    bool has_ctype = false;
+    for (uint32_t i = 0; i < nhdrs; i++) {
+        has_ctype |= !strcasecmp(hdrs[i].name, "content-type");
+        put_field(&h, hdrs[i].name, strlen(hdrs[i].name), hdrs[i].value, strlen(hdrs[i].value));
+    }
+    if (ctype && !has_ctype)
+        put_field(&h, "Content-Type", 12, ctype, strlen(ctype));
+    if (location)
+        put_field(&h, "Location", 8, location, strlen(location));
+    if (status == 503)
+        put(&h, "Retry-After: 1\r\n", 16);
+    put(&h, "Content-Length: ", 16);
+    put_u64(&h, body_len);
+    put(&h, "\r\n", 2);
+    put_connection(&h, c);
+    return finish(&h);
+}

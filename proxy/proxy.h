@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: MIT */
+/* The proxy as main() sees it: build from a config, run workers, drain, stop. */
+#ifndef RW_PROXY_PROXY_H
+#define RW_PROXY_PROXY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct rw_cfg;
+struct rw_io_ops;
+struct rw_proxy;
+
+/* Build the proxy from a validated config (borrowed; it must outlive the proxy):
+ * creates the upstream pools and binds every listener once per worker
+ * (SO_REUSEPORT), so that address errors surface before any thread starts.
+ * nworkers must be >= 1. NULL and *err = -errno; the cause is logged.
+ * Main thread, start-up only. */
+struct rw_proxy *rw_proxy_new(const struct rw_cfg *cfg, const struct rw_io_ops *io,
+                              uint32_t nworkers, int *err);
+
+/* Start the worker threads. Each creates its own loop on `io` and begins
+ * accepting. 0 or -errno (the workers already started are stopped). Main thread. */
+int rw_proxy_start(struct rw_proxy *p);
+
+/* Ask every worker to stop accepting, finish the requests in flight, close idle
+ * connections and exit; connections still busy after drain_ms are closed.
+ * Returns at once; any thread. */
+void rw_proxy_stop(struct rw_proxy *p, uint32_t drain_ms);
+
+/* True once every worker has exited (after rw_proxy_stop). Any thread. */
+bool rw_proxy_done(struct rw_proxy *p);
+
+/* Wait for every worker to exit, then free the proxy. Main thread. */
+void rw_proxy_free(struct rw_proxy *p);
+
+#endif

@@ -1,0 +1,274 @@
+/* SPDX-License-Identifier: MIT */
+/* proxy/ internals shared by its files: workers, client and upstream connections. */
+#ifndef RW_PROXY_PX_H
+#define RW_PROXY_PX_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "balancers/lb.h"
+#include "config/config.h"
+#include "core/io.h"
+#include "core/timer.h"
+#include "http/h1.h"
+
+struct px_worker;
+struct px_conn;
+struct px_up;
+
+/* A run of received bytes: a pool buffer (bid >= 0) or heap memory (bid < 0). */
+struct px_in {
+    char *base; /* borrowed: pool buffer, or owned heap buffer when bid < 0 */
+    uint32_t off;
+    uint32_t len;
+    int32_t bid; /* -1: heap (free with px_in_drop), -2: empty */
+};
+
+/* How a body is read and how it is written on the other side. */
+enum px_frame {
+    PX_F_NONE = 0,
+    PX_F_LENGTH,  /* exactly `remaining` bytes, forwarded as they are */
+    PX_F_CHUNKED, /* chunked coding (decoded on input, produced on output) */
+    PX_F_CLOSE,   /* until the peer closes */
+};
+
+/* One direction of body transfer: input framing decoded, output framing encoded. */
+struct px_body {
+    uint8_t in;  /* enum px_frame */
+    uint8_t out; /* enum px_frame */
+    bool done;   /* the input message ended */
+    bool fin_sent; /* output terminator queued (last-chunk + trailers) */
+    bool keep_trailers;
+    uint64_t remaining; /* PX_F_LENGTH input bytes left */
+    uint64_t total;     /* payload bytes seen */
+    uint64_t limit;     /* max payload (0 = none): over it -> 413 */
+    struct rw_chunked dec;
+    char *trailers; /* owned: decoder's trailer buffer, or NULL */
+    uint8_t nscratch;    /* next scratch line (cyclic: a send uses at most 2) */
+    char scratch[4][24]; /* chunk-size lines for the send being built */
+};
+
+/* An upstream connection. */
+struct px_up {
+    struct px_worker *w;   /* borrowed: owning worker */
+    struct rw_backend *be; /* borrowed: pool backend (outlives connections) */
+    struct px_conn *c;     /* borrowed: client being served, NULL when idle */
+    struct px_up *next;    /* idle pool list */
+    struct px_up **pprev;
+    int fd;
+    uint16_t ups;     /* upstream index */
+    uint8_t state;    /* enum px_up_state */
+    uint8_t inflight; /* ops in flight */
+    bool rd_armed;
+    bool wr_busy;
+    bool reused;      /* taken from the idle pool */
+    bool counted;     /* counted in be->inflight */
+    bool keep_alive;  /* the last response allows reuse */
+    struct rw_op rd, wr, cl;
+    struct rw_timer timer;
+    struct px_in hold; /* client bytes our aborted send still reads */
+};
+
+enum px_up_state {
+    PX_UP_CONNECTING = 1,
+    PX_UP_BUSY,  /* serving an exchange */
+    PX_UP_IDLE,  /* in the keep-alive pool */
+    PX_UP_DEAD,  /* closing */
+};
+
+enum px_conn_state {
+    PX_C_HEAD = 1, /* waiting for (the rest of) a request head */
+    PX_C_PROXY,    /* an exchange with an upstream is running */
+    PX_C_LOCAL,    /* sending a response made by ringwall */
+    PX_C_LINGER,   /* response sent, reading and discarding until EOF/timeout */
+    PX_C_CLOSING,
+};
+
+/* Exchange progress flags (px_conn.xf). */
+enum {
+    PX_X_REQ_HEAD_SENT = 1u << 0,
+    PX_X_REQ_DONE = 1u << 1,  /* request body fully forwarded */
+    PX_X_RESP_HEAD = 1u << 2, /* response head parsed and queued */
+    PX_X_RESP_DONE = 1u << 3, /* response fully sent to the client */
+    PX_X_CLIENT_BYTES = 1u << 4, /* some response byte was sent to the client */
+    PX_X_CONTINUE = 1u << 5,  /* answer 100 Continue before reading the body */
+    PX_X_HEAD_REQ = 1u << 6,  /* request was HEAD */
+    PX_X_REQ_BODY = 1u << 7,  /* request has a body */
+    PX_X_HDR_TIMER = 1u << 8, /* client header timer runs for this head */
+    PX_X_FRESH = 1u << 9,     /* retry on a new connection, not a pooled one */
+};
+
+/* A client connection and its current exchange. */
+struct px_conn {
+    struct px_worker *w; /* borrowed */
+    const struct rw_cfg_listener *lis; /* borrowed: config */
+    int fd;
+    uint8_t state;    /* enum px_conn_state */
+    uint8_t inflight; /* ops in flight */
+    bool rd_armed;
+    bool wr_busy;
+    bool keep_alive;  /* the connection may serve another request */
+    bool eof;         /* client closed its side */
+    bool waiting_buf; /* on the worker's ENOBUFS wait list */
+    uint8_t req_minor;
+    uint32_t nreq; /* requests served */
+    uint32_t xf;   /* PX_X_* */
+    struct rw_op rd, wr, cl;
+    struct rw_timer timer;
+    struct px_in in;  /* request bytes not yet consumed */
+    struct px_in rin; /* response bytes not yet sent */
+    struct px_conn *next_wait;
+    struct px_conn *all_next; /* worker's list of every connection */
+    struct px_conn **all_pprev;
+    uint32_t scanned; /* head bytes already searched for the terminator */
+    bool line_ok;     /* the request line fits its limit */
+    /* current exchange */
+    const struct rw_cfg_route *route; /* borrowed: config */
+    struct px_up *up;                 /* borrowed while attached */
+    char *out;     /* owned (hbuf): the head being sent (upstream request or client response) */
+    uint32_t out_len;
+    char *rhead;   /* owned (hbuf): client response head while the request head is in `out` */
+    uint32_t rhead_len;
+    uint8_t req_method;
+    uint8_t tries;
+    uint64_t tried[4];
+    struct px_body req_body;  /* client -> upstream */
+    struct px_body resp_body; /* upstream -> client */
+    struct sockaddr_storage peer;
+    char peer_ip[48];
+};
+
+/* Per upstream, per worker: idle connections to each server. */
+struct px_upstream_w {
+    struct rw_pool *pool;        /* borrowed: proxy */
+    const struct rw_cfg_upstream *cfg; /* borrowed */
+    struct px_up **idle;         /* owned: per server id, list head */
+    uint32_t *nidle;             /* owned: per server id */
+};
+
+struct px_listener_w {
+    struct px_worker *w;
+    const struct rw_cfg_listener *cfg; /* borrowed */
+    int fd;
+    bool armed;
+    struct rw_op op;
+    struct rw_timer retry; /* re-arm accept after EMFILE etc. */
+};
+
+struct rw_proxy;
+
+struct px_worker {
+    /* start-up, read-only after */
+    uint32_t id;
+    struct rw_proxy *px;        /* borrowed */
+    const struct rw_cfg *cfg;   /* borrowed */
+    pthread_t thread;
+    char name[16];
+    /* owning worker only */
+    struct rw_loop *loop;       /* owned */
+    struct px_listener_w *lis;  /* owned: one per listener */
+    uint32_t nlis;
+    struct px_upstream_w *ups;  /* owned: one per upstream */
+    uint32_t nconns;
+    uint32_t nups;               /* upstream connections open */
+    struct px_conn *conns;       /* every client connection */
+    struct px_conn *buf_waiters; /* connections waiting for pool buffers */
+    char **hbufs;              /* owned: free head buffers */
+    uint32_t nhbufs;
+    uint32_t hbuf_size;
+    struct rw_h1_limits lim;
+    struct rw_hdr *hdrs;       /* owned: parse scratch */
+    void *match_data;          /* owned: pcre2_match_data */
+    char date[40];             /* "Date: ...\r\n" cache */
+    uint64_t date_sec;
+    bool stopping;
+    struct rw_timer stop_timer;
+    bool has_thread;
+    /* atomic, any thread */
+    _Atomic bool stop_req;
+    _Atomic int started; /* 0 starting, 1 running, 2 exited, -errno failed */
+};
+
+struct rw_proxy {
+    const struct rw_cfg *cfg;      /* borrowed */
+    const struct rw_io_ops *io;    /* borrowed */
+    uint32_t nworkers;
+    struct px_worker *workers;     /* owned */
+    struct rw_pool **pools;        /* owned: one per upstream */
+    _Atomic uint32_t nconns;       /* all workers (max_connections) */
+    _Atomic uint32_t drain_ms;
+};
+
+/* worker.c */
+char *px_hbuf_get(struct px_worker *w);
+void px_hbuf_put(struct px_worker *w, char *b);
+void px_in_drop(struct px_worker *w, struct px_in *in);
+int px_in_to_heap(struct px_worker *w, struct px_in *in);
+void px_wait_buf(struct px_worker *w, struct px_conn *c);
+const char *px_date(struct px_worker *w);
+
+/* client.c */
+void px_conn_accepted(struct px_worker *w, const struct px_listener_w *l, int fd);
+void px_conn_arm_read(struct px_conn *c);
+void px_conn_retry_read(struct px_conn *c);
+void px_conn_send_out(struct px_conn *c, const struct iovec *iov, int n);
+void px_conn_close(struct px_conn *c);
+void px_conn_exchange_done(struct px_conn *c);
+void px__conns_stop_all(struct px_worker *w, bool force);
+
+/* exchange.c */
+void px_handle_request(struct px_conn *c, const struct rw_h1_req *req);
+void px_exchange_fail(struct px_conn *c, int status);
+void px_client_recv_body(struct px_conn *c);
+void px_req_kick(struct px_conn *c);
+void px_resp_kick(struct px_conn *c);
+void px_resp_data(struct px_conn *c);
+void px_resp_eof(struct px_conn *c, int res);
+void px_up_sent(struct px_conn *c);
+void px_client_sent(struct px_conn *c);
+void px_client_timeout(struct px_conn *c);
+
+/* local.c: responses made by ringwall */
+void px_local_error(struct px_conn *c, int status, bool close);
+void px_local_route(struct px_conn *c, const struct rw_h1_req *req);
+
+/* route.c */
+const struct rw_cfg_route *px_route_match(struct px_worker *w, const struct rw_cfg_listener *l,
+                                          const struct rw_h1_req *req);
+int px_build_location(const struct rw_cfg_route *r, const struct rw_h1_req *req, char *out,
+                      size_t cap);
+
+/* head.c: re-serialised heads; bytes written or -ENOSPC */
+int px_head_request(struct px_conn *c, const struct rw_h1_req *req, char *out, size_t cap);
+int px_head_response(struct px_conn *c, const struct rw_h1_resp *resp, char *out, size_t cap);
+int px_head_local(struct px_conn *c, int status, const struct rw_cfg_kv *hdrs, uint32_t nhdrs,
+                  const char *ctype, size_t body_len, const char *location, char *out,
+                  size_t cap);
+
+/* upstream.c */
+void px_up_start(struct px_conn *c);
+void px_up_send(struct px_up *u, const struct iovec *iov, int n);
+void px_up_arm_read(struct px_up *u);
+void px_up_wait_response(struct px_up *u);
+void px_up_got_head(struct px_up *u);
+void px_up_release(struct px_up *u, bool reusable);
+void px_up_abort(struct px_up *u);
+void px_up_stop_worker(struct px_worker *w);
+
+/* body.c */
+void px_body_init(struct px_body *b, uint8_t in, uint8_t out, uint64_t len, uint64_t limit,
+                  bool keep_trailers);
+void px_body_free(struct px_body *b);
+enum px_body_res {
+    PX_B_OK = 0,  /* *niov iovecs to send (maybe 0), *used input bytes consumed */
+    PX_B_BAD,     /* framing error */
+    PX_B_TOO_BIG, /* over the limit */
+};
+enum px_body_res px_body_step(struct px_body *b, const char *in, uint32_t len, uint32_t *used,
+                              struct iovec *iov, int *niov, int maxiov);
+int px_body_finish(struct px_body *b, struct iovec *iov, int maxiov);
+
+#endif

@@ -1,0 +1,381 @@
+/* SPDX-License-Identifier: MIT */
+/* Upstream connections: pick, keep-alive pool, connect with retry, timeouts. */
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "proxy/px.h"
+
+static void u_on_connect(struct rw_op *op, const struct rw_cqe *cqe);
+static void u_on_read(struct rw_op *op, const struct rw_cqe *cqe);
+static void u_on_write(struct rw_op *op, const struct rw_cqe *cqe);
+static void u_on_close(struct rw_op *op, const struct rw_cqe *cqe);
+static void u_on_timer(struct rw_timer *t);
+
+static const struct rw_cfg_upstream *u_cfg(const struct px_up *u)
+{
+    return &u->w->cfg->upstreams[u->ups];
+}
+
+static void u_timer(struct px_up *u, uint32_t ms)
+{
+    rw_timer_arm(rw_loop_wheel(u->w->loop), &u->timer, rw_loop_now(u->w->loop) + ms);
+}
+
+static void idle_unlink(struct px_up *u)
+{
+    if (!u->pprev)
+        return;
+    *u->pprev = u->next;
+    if (u->next)
+        u->next->pprev = u->pprev;
+    u->next = NULL;
+    u->pprev = NULL;
+    u->w->ups[u->ups].nidle[u->be->id]--;
+}
+
+static void u_free(struct px_up *u)
+{
+    u->w->nups--;
+    px_in_drop(u->w, &u->hold);
+    free(u);
+}
+
+static void u_maybe_free(struct px_up *u)
+{
+    if (u->inflight || u->state != PX_UP_DEAD)
+        return;
+    if (u->fd >= 0) {
+        int fd = u->fd;
+        u->fd = -1;
+        if (rw_io_close(u->w->loop, &u->cl, fd) == 0) {
+            u->inflight++;
+            return;
+        }
+        close(fd);
+    }
+    u_free(u);
+}
+
+/* Detach from the client (if any) and close. */
+static void u_close(struct px_up *u)
+{
+    if (u->state == PX_UP_DEAD)
+        return;
+    idle_unlink(u);
+    if (u->c) {
+        struct px_conn *c = u->c;
+        if (u->wr_busy && c->in.bid != -2) {
+            /* our send still reads the client's bytes: keep them until it ends */
+            u->hold = c->in;
+            c->in = (struct px_in){.bid = -2};
+        }
+        c->up = NULL;
+        u->c = NULL;
+    }
+    if (u->counted) {
+        rw_backend_inflight_dec(u->be);
+        u->counted = false;
+    }
+    u->state = PX_UP_DEAD;
+    rw_timer_cancel(&u->timer);
+    if (u->rd_armed)
+        rw_io_cancel(u->w->loop, &u->rd);
+    if (u->wr_busy)
+        rw_io_cancel(u->w->loop, &u->wr);
+    u_maybe_free(u);
+}
+
+void px_up_abort(struct px_up *u)
+{
+    u_close(u);
+}
+
+/* Connect failed or timed out: try another server, or answer 502/504. */
+static void u_connect_failed(struct px_conn *c, struct px_up *u, int err)
+{
+    struct rw_backend *be = u->be;
+    if (be->id < 64 * 4)
+        c->tried[be->id / 64] |= 1ull << (be->id % 64);
+    rw_log(RW_LOG_WARN, "upstream %s server %s: connect: %s", u_cfg(u)->name, be->name,
+           rw_strerror(err));
+    u_close(u);
+    if (c->tries <= c->route->upstream->retries) {
+        px_up_start(c);
+        return;
+    }
+    px_exchange_fail(c, err == -ETIMEDOUT ? 504 : 502);
+}
+
+static struct px_up *u_new(struct px_worker *w, struct px_conn *c, struct rw_backend *be)
+{
+    struct px_up *u = calloc(1, sizeof(*u));
+    if (!u)
+        return NULL;
+    u->w = w;
+    u->be = be;
+    u->ups = (uint16_t)c->route->upstream->index;
+    u->fd = -1;
+    u->hold.bid = -2;
+    u->rd.owner = u->wr.owner = u->cl.owner = u;
+    u->rd.cb = u_on_read;
+    u->wr.cb = u_on_write;
+    u->cl.cb = u_on_close;
+    rw_timer_init(&u->timer, u_on_timer, u);
+    w->nups++;
+    return u;
+}
+
+static void u_attach(struct px_conn *c, struct px_up *u)
+{
+    u->c = c;
+    c->up = u;
+    u->state = PX_UP_BUSY;
+    u->keep_alive = false;
+    if (!u->counted) {
+        rw_backend_inflight_inc(u->be);
+        u->counted = true;
+    }
+}
+
+static void u_connect(struct px_conn *c, struct rw_backend *be)
+{
+    struct px_worker *w = c->w;
+    struct px_up *u = u_new(w, c, be);
+    if (!u) {
+        px_exchange_fail(c, 503);
+        return;
+    }
+    u_attach(c, u);
+    u->state = PX_UP_CONNECTING;
+    int rc;
+    u->fd = socket(be->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (u->fd < 0) {
+        rc = -errno;
+    } else {
+        int one = 1;
+        setsockopt(u->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        u->wr.cb = u_on_connect;
+        rc = rw_io_connect(w->loop, &u->wr, u->fd, (const struct sockaddr *)&be->addr,
+                           be->addrlen);
+    }
+    if (rc < 0) {
+        u_connect_failed(c, u, rc);
+        return;
+    }
+    u->wr_busy = true;
+    u->inflight++;
+    u_timer(u, c->route->upstream->connect_timeout_ms);
+}
+
+void px_up_start(struct px_conn *c)
+{
+    struct px_worker *w = c->w;
+    struct px_upstream_w *uw = &w->ups[c->route->upstream->index];
+    struct rw_lb_req lr = {.tried = c->tried, .ntried_words = 4};
+    struct rw_backend *be = rw_pool_pick(uw->pool, w->id, &lr);
+    if (!be) {
+        px_exchange_fail(c, c->tries ? 502 : 503);
+        return;
+    }
+    c->tries++;
+    struct px_up *u = (c->xf & PX_X_FRESH) ? NULL : uw->idle[be->id];
+    if (!u) {
+        u_connect(c, be);
+        return;
+    }
+    idle_unlink(u);
+    rw_timer_cancel(&u->timer);
+    u->reused = true;
+    u_attach(c, u);
+    px_req_kick(c);
+}
+
+static void u_on_connect(struct rw_op *op, const struct rw_cqe *cqe)
+{
+    struct px_up *u = op->owner;
+    u->inflight--;
+    u->wr_busy = false;
+    u->wr.cb = u_on_write;
+    if (u->state == PX_UP_DEAD) {
+        u_maybe_free(u);
+        return;
+    }
+    struct px_conn *c = u->c;
+    if (cqe->res < 0) {
+        u_connect_failed(c, u, cqe->res);
+        return;
+    }
+    u->state = PX_UP_BUSY;
+    rw_timer_cancel(&u->timer);
+    px_req_kick(c);
+    px_resp_kick(c);
+}
+
+void px_up_send(struct px_up *u, const struct iovec *iov, int n)
+{
+    int rc = rw_io_send(u->w->loop, &u->wr, u->fd, iov, n);
+    if (rc < 0) {
+        px_resp_eof(u->c, rc);
+        return;
+    }
+    u->wr_busy = true;
+    u->inflight++;
+}
+
+static void u_on_write(struct rw_op *op, const struct rw_cqe *cqe)
+{
+    struct px_up *u = op->owner;
+    u->inflight--;
+    u->wr_busy = false;
+    px_in_drop(u->w, &u->hold);
+    if (u->state == PX_UP_DEAD || !u->c) {
+        u_maybe_free(u);
+        return;
+    }
+    if (cqe->res < 0) {
+        px_resp_eof(u->c, cqe->res);
+        return;
+    }
+    px_up_sent(u->c);
+}
+
+void px_up_arm_read(struct px_up *u)
+{
+    if (!u || u->rd_armed || u->state == PX_UP_DEAD || u->state == PX_UP_CONNECTING)
+        return;
+    int rc = rw_io_recv(u->w->loop, &u->rd, u->fd, RW_RECV_ONESHOT);
+    if (rc < 0) {
+        if (u->c)
+            px_resp_eof(u->c, rc);
+        else
+            u_close(u);
+        return;
+    }
+    u->rd_armed = true;
+    u->inflight++;
+    if (u->c && (u->c->xf & PX_X_RESP_HEAD))
+        u_timer(u, u_cfg(u)->read_timeout_ms);
+}
+
+void px_up_wait_response(struct px_up *u)
+{
+    u_timer(u, u_cfg(u)->response_timeout_ms);
+    px_up_arm_read(u);
+}
+
+void px_up_got_head(struct px_up *u)
+{
+    rw_timer_cancel(&u->timer);
+}
+
+static void u_on_read(struct rw_op *op, const struct rw_cqe *cqe)
+{
+    struct px_up *u = op->owner;
+    struct px_worker *w = u->w;
+    u->inflight--;
+    u->rd_armed = false;
+    struct px_conn *c = u->c;
+    if (u->state == PX_UP_DEAD || !c) {
+        if (cqe->flags & RW_CQE_BUF)
+            rw_loop_buf_put(w->loop, cqe->bid);
+        if (u->state == PX_UP_IDLE)
+            u_close(u); /* the server closed an idle connection, or spoke out of turn */
+        else
+            u_maybe_free(u);
+        return;
+    }
+    if (cqe->res == -ENOBUFS) {
+        px_wait_buf(w, c);
+        return;
+    }
+    if (cqe->res <= 0) {
+        if (cqe->res != -ECANCELED)
+            px_resp_eof(c, cqe->res);
+        return;
+    }
+    char *buf = (char *)rw_loop_buf(w->loop, cqe->bid);
+    if (c->rin.bid == -2) {
+        c->rin = (struct px_in){.base = buf, .off = 0, .len = (uint32_t)cqe->res, .bid = cqe->bid};
+    } else {
+        uint32_t room = w->hbuf_size - c->rin.len;
+        uint32_t n = (uint32_t)cqe->res < room ? (uint32_t)cqe->res : room;
+        memcpy(c->rin.base + c->rin.len, buf, n);
+        c->rin.len += n;
+        rw_loop_buf_put(w->loop, cqe->bid);
+    }
+    px_resp_data(c);
+}
+
+static void u_on_close(struct rw_op *op, const struct rw_cqe *cqe)
+{
+    struct px_up *u = op->owner;
+    u->inflight--;
+    u_maybe_free(u);
+}
+
+static void u_on_timer(struct rw_timer *t)
+{
+    struct px_up *u = t->owner;
+    struct px_conn *c = u->c;
+    switch (u->state) {
+    case PX_UP_CONNECTING:
+        u_connect_failed(c, u, -ETIMEDOUT);
+        break;
+    case PX_UP_BUSY:
+        if (c && !(c->xf & PX_X_RESP_HEAD)) {
+            rw_log(RW_LOG_WARN, "upstream %s server %s: no response in time", u_cfg(u)->name,
+                   u->be->name);
+            px_exchange_fail(c, 504);
+        } else if (c) {
+            px_exchange_fail(c, 504); /* body read timeout: closes the client */
+        }
+        break;
+    default:
+        u_close(u);
+        break;
+    }
+}
+
+void px_up_release(struct px_up *u, bool reusable)
+{
+    struct px_worker *w = u->w;
+    struct px_upstream_w *uw = &w->ups[u->ups];
+    const struct rw_cfg_upstream *cfg = u_cfg(u);
+    if (!reusable || w->stopping || uw->nidle[u->be->id] >= cfg->keepalive_max_idle ||
+        u->rd_armed || u->wr_busy) {
+        u_close(u);
+        return;
+    }
+    u->c->up = NULL;
+    u->c = NULL;
+    if (u->counted) {
+        rw_backend_inflight_dec(u->be);
+        u->counted = false;
+    }
+    u->state = PX_UP_IDLE;
+    u->reused = false;
+    u->next = uw->idle[u->be->id];
+    if (u->next)
+        u->next->pprev = &u->next;
+    u->pprev = &uw->idle[u->be->id];
+    uw->idle[u->be->id] = u;
+    uw->nidle[u->be->id]++;
+    u_timer(u, cfg->keepalive_idle_timeout_ms);
+    px_up_arm_read(u); /* notices the server closing it while it waits */
+}
+
+void px_up_stop_worker(struct px_worker *w)
+{
+    for (uint32_t i = 0; i < w->cfg->nupstreams; i++) {
+        struct px_upstream_w *uw = &w->ups[i];
+        for (uint32_t j = 0; j < uw->cfg->nservers; j++)
+            while (uw->idle[j])
+                u_close(uw->idle[j]);
+    }
+}

@@ -1,0 +1,452 @@
+/* SPDX-License-Identifier: MIT */
+/* Worker threads: listeners, accept, per-worker pools, start-up and drain. */
+#include "proxy/proxy.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+
+#include "core/log.h"
+#include "core/rcu.h"
+#include "proxy/px.h"
+
+#define PX_LISTEN_BACKLOG 4096
+#define PX_HBUF_KEEP 64 /* free head buffers kept per worker */
+
+/* ---- head buffers: per-worker free list, no allocation on the hot path ---- */
+
+char *px_hbuf_get(struct px_worker *w)
+{
+    if (w->nhbufs)
+        return w->hbufs[--w->nhbufs];
+    return malloc(w->hbuf_size);
+}
+
+void px_hbuf_put(struct px_worker *w, char *b)
+{
+    if (!b)
+        return;
+    if (w->nhbufs < PX_HBUF_KEEP) {
+        w->hbufs[w->nhbufs++] = b;
+        return;
+    }
+    free(b);
+}
+
+/* Give back whatever `in` holds and mark it empty. Pool buffers wake one
+ * connection that ran out of buffers. */
+void px_in_drop(struct px_worker *w, struct px_in *in)
+{
+    if (in->bid >= 0) {
+        rw_loop_buf_put(w->loop, (uint16_t)in->bid);
+        struct px_conn *c = w->buf_waiters;
+        if (c) {
+            w->buf_waiters = c->next_wait;
+            c->waiting_buf = false;
+            px_conn_retry_read(c);
+        }
+    } else if (in->bid == -1) {
+        px_hbuf_put(w, in->base);
+    }
+    in->base = NULL;
+    in->off = in->len = 0;
+    in->bid = -2;
+}
+
+/* Move the unconsumed bytes of `in` to the start of a heap buffer, so that more
+ * can be appended (a head that spans several reads). 0 or -ENOMEM. */
+int px_in_to_heap(struct px_worker *w, struct px_in *in)
+{
+    uint32_t n = in->len - in->off;
+    if (in->bid >= 0) {
+        char *hb = px_hbuf_get(w);
+        if (!hb)
+            return -ENOMEM;
+        memcpy(hb, in->base + in->off, n);
+        px_in_drop(w, in);
+        *in = (struct px_in){.base = hb, .off = 0, .len = n, .bid = -1};
+    } else if (in->off) {
+        memmove(in->base, in->base + in->off, n);
+        in->len = n;
+        in->off = 0;
+    }
+    return 0;
+}
+
+void px_wait_buf(struct px_worker *w, struct px_conn *c)
+{
+    if (c->waiting_buf)
+        return;
+    c->waiting_buf = true;
+    c->next_wait = w->buf_waiters;
+    w->buf_waiters = c;
+}
+
+const char *px_date(struct px_worker *w)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME_COARSE, &ts);
+    if ((uint64_t)ts.tv_sec != w->date_sec) {
+        struct tm tm;
+        gmtime_r(&ts.tv_sec, &tm);
+        strftime(w->date, sizeof(w->date), "Date: %a, %d %b %Y %H:%M:%S GMT\r\n", &tm);
+        w->date_sec = (uint64_t)ts.tv_sec;
+    }
+    return w->date;
+}
+
+/* ---- listeners ---- */
+
+static int listener_open(const struct rw_cfg_listener *l, int *err)
+{
+    int fd = socket(l->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        *err = -errno;
+        return -1;
+    }
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0)
+        goto fail;
+    if (l->addr.ss_family == AF_INET6)
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    if (bind(fd, (const struct sockaddr *)&l->addr, l->addrlen) < 0)
+        goto fail;
+    if (listen(fd, PX_LISTEN_BACKLOG) < 0)
+        goto fail;
+    return fd;
+fail:
+    *err = -errno;
+    close(fd);
+    return -1;
+}
+
+static void on_accept(struct rw_op *op, const struct rw_cqe *cqe);
+
+static void listener_arm(struct px_listener_w *l)
+{
+    if (l->armed || l->w->stopping || l->fd < 0)
+        return;
+    l->op.cb = on_accept;
+    l->op.owner = l;
+    int rc = rw_io_accept(l->w->loop, &l->op, l->fd);
+    if (rc < 0) {
+        rw_log(RW_LOG_ERR, "listener %s: accept: %s", l->cfg->name, rw_strerror(rc));
+        rw_timer_arm(rw_loop_wheel(l->w->loop), &l->retry, rw_loop_now(l->w->loop) + 100);
+        return;
+    }
+    l->armed = true;
+}
+
+static void listener_retry(struct rw_timer *t)
+{
+    listener_arm(t->owner);
+}
+
+static void listener_close(struct px_listener_w *l)
+{
+    rw_timer_cancel(&l->retry);
+    if (l->armed) {
+        rw_io_cancel(l->w->loop, &l->op);
+        return; /* closed when the accept op ends */
+    }
+    if (l->fd >= 0) {
+        close(l->fd);
+        l->fd = -1;
+    }
+}
+
+static void on_accept(struct rw_op *op, const struct rw_cqe *cqe)
+{
+    struct px_listener_w *l = op->owner;
+    struct px_worker *w = l->w;
+    if (!(cqe->flags & RW_CQE_MORE))
+        l->armed = false;
+    if (cqe->res >= 0) {
+        if (w->stopping)
+            close(cqe->res);
+        else
+            px_conn_accepted(w, l, cqe->res);
+    } else if (cqe->res != -ECANCELED && cqe->res != -EAGAIN && cqe->res != -ECONNABORTED) {
+        rw_log(RW_LOG_WARN, "listener %s: accept: %s", l->cfg->name, rw_strerror(cqe->res));
+        if (!l->armed && !w->stopping) {
+            /* out of fds or memory: shed new connections for a moment */
+            rw_timer_arm(rw_loop_wheel(w->loop), &l->retry, rw_loop_now(w->loop) + 100);
+            return;
+        }
+    }
+    if (l->armed)
+        return;
+    if (w->stopping)
+        listener_close(l);
+    else
+        listener_arm(l);
+}
+
+/* ---- worker life ---- */
+
+static void worker_stop_timer(struct rw_timer *t);
+
+/* Runs on the worker after rw_proxy_stop(): stop accepting, let exchanges finish. */
+static void worker_begin_stop(struct px_worker *w)
+{
+    if (w->stopping)
+        return;
+    w->stopping = true;
+    for (uint32_t i = 0; i < w->nlis; i++)
+        listener_close(&w->lis[i]);
+    px_up_stop_worker(w);
+    px__conns_stop_all(w, false);
+    uint32_t drain = atomic_load(&w->px->drain_ms);
+    rw_timer_init(&w->stop_timer, worker_stop_timer, w);
+    rw_timer_arm(rw_loop_wheel(w->loop), &w->stop_timer, rw_loop_now(w->loop) + drain);
+}
+
+static void worker_stop_timer(struct rw_timer *t)
+{
+    struct px_worker *w = t->owner;
+    rw_log(RW_LOG_INFO, "drain time over: closing %u connections", w->nconns);
+    px__conns_stop_all(w, true);
+}
+
+static void worker_wake(struct rw_loop *l, void *arg)
+{
+    struct px_worker *w = arg;
+    if (atomic_load(&w->stop_req))
+        worker_begin_stop(w);
+}
+
+static int worker_setup(struct px_worker *w)
+{
+    const struct rw_cfg *cfg = w->cfg;
+    struct rw_loop_cfg lc = {.backend = w->px->io->name};
+    int err = 0;
+    w->loop = rw_loop_new(w->px->io, &lc, &err);
+    if (!w->loop)
+        return err;
+    rw_loop_set_wake(w->loop, worker_wake, w);
+    w->lim.request_line = cfg->limit_request_line;
+    w->lim.header_block = cfg->limit_header_block;
+    w->lim.headers = cfg->limit_headers;
+    w->hbuf_size = cfg->limit_header_block + 8192;
+    w->hbufs = calloc(PX_HBUF_KEEP, sizeof(char *));
+    w->hdrs = calloc(RW_H1_MAX_HEADERS, sizeof(struct rw_hdr));
+    w->match_data = pcre2_match_data_create(1, NULL);
+    w->ups = calloc(cfg->nupstreams ? cfg->nupstreams : 1, sizeof(*w->ups));
+    if (!w->hbufs || !w->hdrs || !w->match_data || !w->ups)
+        return -ENOMEM;
+    for (uint32_t i = 0; i < cfg->nupstreams; i++) {
+        struct px_upstream_w *u = &w->ups[i];
+        u->pool = w->px->pools[i];
+        u->cfg = &cfg->upstreams[i];
+        u->idle = calloc(u->cfg->nservers, sizeof(*u->idle));
+        u->nidle = calloc(u->cfg->nservers, sizeof(*u->nidle));
+        if (!u->idle || !u->nidle)
+            return -ENOMEM;
+    }
+    return 0;
+}
+
+static void worker_teardown(struct px_worker *w)
+{
+    for (uint32_t i = 0; w->ups && i < w->cfg->nupstreams; i++) {
+        free(w->ups[i].idle);
+        free(w->ups[i].nidle);
+    }
+    free(w->ups);
+    while (w->nhbufs)
+        free(w->hbufs[--w->nhbufs]);
+    free(w->hbufs);
+    free(w->hdrs);
+    if (w->match_data)
+        pcre2_match_data_free(w->match_data);
+    if (w->loop)
+        rw_loop_free(w->loop);
+    w->loop = NULL;
+}
+
+static bool worker_idle_done(struct px_worker *w)
+{
+    if (!w->stopping)
+        return false;
+    for (uint32_t i = 0; i < w->nlis; i++)
+        if (w->lis[i].armed)
+            return false;
+    return w->nconns == 0 && w->nups == 0;
+}
+
+static void *worker_main(void *arg)
+{
+    struct px_worker *w = arg;
+    rw_log_set_thread(w->name);
+    int rc = worker_setup(w);
+    if (rc < 0) {
+        rw_log(RW_LOG_ERR, "worker %u: start: %s", w->id, rw_strerror(rc));
+        worker_teardown(w);
+        atomic_store(&w->started, rc); /* tells rw_proxy_start() */
+        return NULL;
+    }
+    rw_rcu_register();
+    for (uint32_t i = 0; i < w->nlis; i++) {
+        w->lis[i].w = w;
+        rw_timer_init(&w->lis[i].retry, listener_retry, &w->lis[i]);
+        listener_arm(&w->lis[i]);
+    }
+    atomic_store(&w->started, 1);
+    if (atomic_load(&w->stop_req))
+        worker_begin_stop(w);
+    while (!worker_idle_done(w)) {
+        rc = rw_loop_run_once(w->loop, -1);
+        if (rc < 0 && rc != -EINTR && rc != -ETIME && rc != -EAGAIN) {
+            rw_log(RW_LOG_ERR, "worker %u: loop: %s", w->id, rw_strerror(rc));
+            break;
+        }
+    }
+    rw_timer_cancel(&w->stop_timer);
+    rw_rcu_unregister();
+    worker_teardown(w);
+    atomic_store(&w->started, 2);
+    return NULL;
+}
+
+/* ---- public ---- */
+
+struct rw_proxy *rw_proxy_new(const struct rw_cfg *cfg, const struct rw_io_ops *io,
+                              uint32_t nworkers, int *err)
+{
+    struct rw_proxy *p = calloc(1, sizeof(*p));
+    if (!p)
+        goto nomem;
+    p->cfg = cfg;
+    p->io = io;
+    p->nworkers = nworkers;
+    p->workers = calloc(nworkers, sizeof(*p->workers));
+    p->pools = calloc(cfg->nupstreams ? cfg->nupstreams : 1, sizeof(*p->pools));
+    if (!p->workers || !p->pools)
+        goto nomem;
+    for (uint32_t i = 0; i < cfg->nupstreams; i++) {
+        const struct rw_cfg_upstream *u = &cfg->upstreams[i];
+        const char **names = calloc(u->nservers, sizeof(*names));
+        struct sockaddr_storage *addrs = calloc(u->nservers, sizeof(*addrs));
+        socklen_t *lens = calloc(u->nservers, sizeof(*lens));
+        uint32_t *weights = calloc(u->nservers, sizeof(*weights));
+        for (uint32_t j = 0; names && addrs && lens && weights && j < u->nservers; j++) {
+            names[j] = u->servers[j].name;
+            addrs[j] = u->servers[j].addr;
+            lens[j] = u->servers[j].addrlen;
+            weights[j] = u->servers[j].weight;
+        }
+        int e = -ENOMEM;
+        if (names && addrs && lens && weights)
+            p->pools[i] = rw_pool_new(u->name, u->balance, (const char *const *)names, addrs,
+                                      lens, weights, u->nservers, nworkers, &e);
+        free(names);
+        free(addrs);
+        free(lens);
+        free(weights);
+        if (!p->pools[i]) {
+            rw_log(RW_LOG_ERR, "upstream %s: %s", u->name, rw_strerror(e));
+            *err = e;
+            rw_proxy_free(p);
+            return NULL;
+        }
+    }
+    for (uint32_t i = 0; i < nworkers; i++) {
+        struct px_worker *w = &p->workers[i];
+        w->id = i;
+        w->px = p;
+        w->cfg = cfg;
+        snprintf(w->name, sizeof(w->name), "w%u", i);
+        w->nlis = cfg->nlisteners;
+        w->lis = calloc(cfg->nlisteners, sizeof(*w->lis));
+        if (!w->lis)
+            goto nomem;
+        for (uint32_t j = 0; j < cfg->nlisteners; j++)
+            w->lis[j].fd = -1;
+        for (uint32_t j = 0; j < cfg->nlisteners; j++) {
+            int e = 0;
+            w->lis[j].cfg = &cfg->listeners[j];
+            w->lis[j].fd = listener_open(&cfg->listeners[j], &e);
+            if (w->lis[j].fd < 0) {
+                rw_log(RW_LOG_ERR, "listener %s (%s): %s", cfg->listeners[j].name,
+                       cfg->listeners[j].address, rw_strerror(e));
+                *err = e;
+                rw_proxy_free(p);
+                return NULL;
+            }
+        }
+    }
+    return p;
+nomem:
+    *err = -ENOMEM;
+    rw_proxy_free(p);
+    return NULL;
+}
+
+int rw_proxy_start(struct rw_proxy *p)
+{
+    for (uint32_t i = 0; i < p->nworkers; i++) {
+        struct px_worker *w = &p->workers[i];
+        int rc = pthread_create(&w->thread, NULL, worker_main, w);
+        if (rc != 0) {
+            rw_log(RW_LOG_ERR, "worker %u: thread: %s", i, rw_strerror(rc));
+            return -rc;
+        }
+        w->has_thread = true;
+        /* wait until this worker's loop exists (start-up only, not a request path) */
+        while ((rc = atomic_load(&w->started)) == 0)
+            usleep(1000);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+void rw_proxy_stop(struct rw_proxy *p, uint32_t drain_ms)
+{
+    atomic_store(&p->drain_ms, drain_ms);
+    for (uint32_t i = 0; i < p->nworkers; i++) {
+        struct px_worker *w = &p->workers[i];
+        atomic_store(&w->stop_req, true);
+        if (atomic_load(&w->started) == 1)
+            rw_loop_wake(w->loop);
+    }
+}
+
+bool rw_proxy_done(struct rw_proxy *p)
+{
+    for (uint32_t i = 0; i < p->nworkers; i++)
+        if (atomic_load(&p->workers[i].started) == 1)
+            return false;
+    return true;
+}
+
+void rw_proxy_free(struct rw_proxy *p)
+{
+    if (!p)
+        return;
+    for (uint32_t i = 0; p->workers && i < p->nworkers; i++) {
+        struct px_worker *w = &p->workers[i];
+        if (w->has_thread)
+            pthread_join(w->thread, NULL);
+        for (uint32_t j = 0; w->lis && j < w->nlis; j++)
+            if (w->lis[j].fd >= 0)
+                close(w->lis[j].fd);
+        free(w->lis);
+    }
+    for (uint32_t i = 0; p->pools && i < p->cfg->nupstreams; i++)
+        rw_pool_free(p->pools[i]);
+    free(p->pools);
+    free(p->workers);
+    free(p);
+}
