@@ -1,0 +1,147 @@
+/* SPDX-License-Identifier: MIT */
+/* Tests for proxy/head.c: heads are re-serialised with hop-by-hop fields removed. */
+#include "fixture.h"
+
+#include <string.h>
+
+static const char cfg_json[] =
+    "{ \"listeners\": [ { \"address\": \"127.0.0.1:1\", \"routes\": ["
+    "  { \"match\": {\"path_prefix\": \"/v1/\"}, \"upstream\": \"a\", \"strip_prefix\": \"/v1\","
+    "    \"request_headers\": {\"set\": {\"x-env\": \"prod\"}, \"add\": {\"x-add\": \"1\"},"
+    "                          \"remove\": [\"x-debug\"]},"
+    "    \"response_headers\": {\"set\": {\"cache-control\": \"no-store\"}, \"remove\": [\"x-internal\"]} },"
+    "  { \"upstream\": \"a\", \"host\": \"backend.internal\", \"add_prefix\": \"/app\" } ] } ],"
+    "  \"upstreams\": { \"a\": { \"servers\": [ { \"address\": \"127.0.0.1:2\" } ] } } }";
+
+static int setup(void **state)
+{
+    *state = fx_new(cfg_json);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fx_free(*state);
+    return 0;
+}
+
+static void hop_by_hop_removed(void **state)
+{
+    struct fx *f = *state;
+    fx_parse(f, "GET /v1/x HTTP/1.1\r\nHost: a.example\r\nConnection: x-foo, keep-alive\r\n"
+                "X-Foo: secret\r\nKeep-Alive: timeout=5\r\nTE: trailers\r\nUpgrade: h2c\r\n"
+                "Proxy-Connection: keep-alive\r\nTrailer: x\r\nAccept: */*\r\n\r\n");
+    const char *h = fx_upstream_head(f, 0);
+    assert_non_null(strstr(h, "GET /x HTTP/1.1\r\nHost: a.example\r\n"));
+    assert_non_null(strstr(h, "\r\nAccept: */*\r\n"));
+    const char *gone[] = {"Connection", "X-Foo", "Keep-Alive", "TE:", "Upgrade", "Proxy-Conn",
+                          "Trailer"};
+    for (size_t i = 0; i < sizeof(gone) / sizeof(gone[0]); i++)
+        assert_null(strstr(h, gone[i]));
+}
+
+static void forwarding_fields(void **state)
+{
+    struct fx *f = *state;
+    fx_parse(f, "GET /v1/x?q=1 HTTP/1.1\r\nHost: a.example:8080\r\n"
+                "X-Forwarded-For: 10.0.0.1\r\nX-Forwarded-For: 10.0.0.2\r\n"
+                "Forwarded: for=10.0.0.1\r\nVia: 1.0 edge\r\nX-Forwarded-Proto: https\r\n"
+                "X-Forwarded-Host: evil\r\n\r\n");
+    const char *h = fx_upstream_head(f, 0);
+    assert_non_null(strstr(h, "GET /x?q=1 HTTP/1.1\r\n"));
+    assert_non_null(strstr(h, "\r\nX-Forwarded-For: 10.0.0.1, 10.0.0.2, 127.0.0.1\r\n"));
+    assert_non_null(
+        strstr(h, "\r\nForwarded: for=10.0.0.1, for=127.0.0.1;host=\"a.example:8080\";proto=http\r\n"));
+    assert_non_null(strstr(h, "\r\nVia: 1.0 edge, 1.1 ringwall\r\n"));
+    assert_non_null(strstr(h, "\r\nX-Forwarded-Proto: http\r\n"));
+    assert_non_null(strstr(h, "\r\nX-Forwarded-Host: a.example:8080\r\n"));
+    assert_null(strstr(h, "https"));
+    assert_null(strstr(h, "evil"));
+}
+
+static void ipv6_client_quoted_in_forwarded(void **state)
+{
+    struct fx *f = *state;
+    strcpy(f->c.peer_ip, "::1");
+    fx_parse(f, "GET / HTTP/1.0\r\n\r\n");
+    const char *h = fx_upstream_head(f, 1);
+    assert_non_null(strstr(h, "\r\nForwarded: for=\"[::1]\";proto=http\r\n"));
+    assert_non_null(strstr(h, "\r\nVia: 1.0 ringwall\r\n"));
+    assert_non_null(strstr(h, "\r\nX-Forwarded-For: ::1\r\n"));
+}
+
+static void edits_and_rewrites(void **state)
+{
+    struct fx *f = *state;
+    fx_parse(f, "POST /v1/items HTTP/1.1\r\nHost: a\r\nX-Env: dev\r\nX-Debug: 1\r\n"
+                "Content-Length: 5\r\n\r\n");
+    const char *h = fx_upstream_head(f, 0);
+    assert_non_null(strstr(h, "POST /items HTTP/1.1\r\n"));
+    assert_non_null(strstr(h, "\r\nx-env: prod\r\n"));
+    assert_null(strstr(h, "X-Env: dev"));
+    assert_null(strstr(h, "X-Debug"));
+    assert_non_null(strstr(h, "\r\nx-add: 1\r\n"));
+    assert_non_null(strstr(h, "\r\nContent-Length: 5\r\n\r\n"));
+    fx_parse(f, "GET /page HTTP/1.1\r\nHost: public.example\r\n\r\n");
+    h = fx_upstream_head(f, 1);
+    assert_non_null(strstr(h, "GET /app/page HTTP/1.1\r\nHost: backend.internal\r\n"));
+    assert_non_null(strstr(h, "\r\nX-Forwarded-Host: public.example\r\n"));
+}
+
+static void framing_is_ours(void **state)
+{
+    struct fx *f = *state;
+    fx_parse(f, "POST /v1/u HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n"
+                "Expect: 100-continue\r\n\r\n");
+    const char *h = fx_upstream_head(f, 0);
+    assert_non_null(strstr(h, "\r\nTransfer-Encoding: chunked\r\n\r\n"));
+    assert_null(strstr(h, "Expect"));
+    assert_null(strstr(h, "Content-Length"));
+}
+
+static void response_head(void **state)
+{
+    struct fx *f = *state;
+    static const char raw[] = "HTTP/1.1 200 Fine\r\nServer: secret/1.2\r\nX-Powered-By: PHP/8\r\n"
+                              "Connection: x-hop\r\nX-Hop: 1\r\nVia: 1.1 cdn\r\n"
+                              "X-Internal: yes\r\nCache-Control: public\r\n"
+                              "Transfer-Encoding: chunked\r\nX-Keep: 1\r\n\r\n";
+    struct rw_h1_resp resp;
+    int status = 0;
+    assert_int_equal(rw_h1_parse_response(raw, sizeof(raw) - 1, &f->w.lim, RW_M_GET, &resp,
+                                          f->hdrs, &status),
+                     RW_PARSE_DONE);
+    f->c.route = &f->cfg->listeners[0].routes[0];
+    f->c.req_minor = 0; /* an HTTP/1.0 client: de-chunked, close-delimited */
+    f->c.keep_alive = false;
+    px_body_init(&f->c.resp_body, PX_F_CHUNKED, PX_F_CLOSE, 0, 0, false);
+    int n = px_head_response(&f->c, &resp, f->out, sizeof(f->out) - 1);
+    assert_true(n > 0);
+    f->out[n] = '\0';
+    const char *h = f->out;
+    assert_non_null(strstr(h, "HTTP/1.1 200 Fine\r\nServer: ringwall\r\n"));
+    assert_null(strstr(h, "secret"));
+    assert_null(strstr(h, "PHP"));
+    assert_null(strstr(h, "X-Hop"));
+    assert_null(strstr(h, "X-Internal"));
+    assert_null(strstr(h, "Transfer-Encoding"));
+    assert_null(strstr(h, "public"));
+    assert_non_null(strstr(h, "\r\ncache-control: no-store\r\n"));
+    assert_non_null(strstr(h, "\r\nVia: 1.1 cdn, 1.1 ringwall\r\n"));
+    assert_non_null(strstr(h, "\r\nX-Keep: 1\r\n"));
+    assert_non_null(strstr(h, "\r\nConnection: close\r\n\r\n"));
+    px_body_free(&f->c.resp_body);
+}
+
+int test_head_run(void)
+{
+    const struct CMUnitTest t[] = {
+        cmocka_unit_test_setup_teardown(hop_by_hop_removed, setup, teardown),
+        cmocka_unit_test_setup_teardown(forwarding_fields, setup, teardown),
+        cmocka_unit_test_setup_teardown(ipv6_client_quoted_in_forwarded, setup, teardown),
+        cmocka_unit_test_setup_teardown(edits_and_rewrites, setup, teardown),
+        cmocka_unit_test_setup_teardown(framing_is_ours, setup, teardown),
+        cmocka_unit_test_setup_teardown(response_head, setup, teardown),
+    };
+    return cmocka_run_group_tests_name("proxy/head", t, NULL, NULL);
+}
