@@ -87,6 +87,7 @@ struct rw_op {
     struct sockaddr_storage _sa; /* connect target */
     socklen_t _salen;
     struct rw_op *_next; /* epoll ready list */
+    struct msghdr _msg;  /* io_uring sendmsg: points at _iov (added by core) */
 };
 
 /* Loop creation parameters. */

@@ -182,6 +182,7 @@ struct px_worker {
     struct rw_h1_limits lim;
     struct rw_hdr *hdrs;       /* owned: parse scratch */
     void *match_data;          /* owned: pcre2_match_data */
+    void *match_ctx;           /* owned: pcre2_match_context with match limits */
     char date[40];             /* "Date: ...\r\n" cache */
     uint64_t date_sec;
     bool stopping;

@@ -83,7 +83,7 @@ static bool route_matches(struct px_worker *w, const struct rw_cfg_match *m,
         if (!header_matches(&m->headers[i], req))
             return false;
     if (m->path_re && pcre2_match(m->path_re, (PCRE2_SPTR)req->path, req->path_len, 0, 0,
-                                  w->match_data, NULL) < 0)
+                                  w->match_data, w->match_ctx) < 0)
         return false;
     return true;
 }

@@ -21,6 +21,8 @@
 
 #define PX_LISTEN_BACKLOG 4096
 #define PX_HBUF_KEEP 64 /* free head buffers kept per worker */
+#define PX_RE_MATCH_LIMIT 100000
+#define PX_RE_DEPTH_LIMIT 1000
 
 /* ---- head buffers: per-worker free list, no allocation on the hot path ---- */
 
@@ -242,8 +244,14 @@ static int worker_setup(struct px_worker *w)
     w->hbufs = calloc(PX_HBUF_KEEP, sizeof(char *));
     w->hdrs = calloc(RW_H1_MAX_HEADERS, sizeof(struct rw_hdr));
     w->match_data = pcre2_match_data_create(1, NULL);
+    w->match_ctx = pcre2_match_context_create(NULL);
+    if (w->match_ctx) {
+        /* a pathological pattern must cost bounded time per request */
+        pcre2_set_match_limit(w->match_ctx, PX_RE_MATCH_LIMIT);
+        pcre2_set_depth_limit(w->match_ctx, PX_RE_DEPTH_LIMIT);
+    }
     w->ups = calloc(cfg->nupstreams ? cfg->nupstreams : 1, sizeof(*w->ups));
-    if (!w->hbufs || !w->hdrs || !w->match_data || !w->ups)
+    if (!w->hbufs || !w->hdrs || !w->match_data || !w->match_ctx || !w->ups)
         return -ENOMEM;
     for (uint32_t i = 0; i < cfg->nupstreams; i++) {
         struct px_upstream_w *u = &w->ups[i];
@@ -270,6 +278,8 @@ static void worker_teardown(struct px_worker *w)
     free(w->hdrs);
     if (w->match_data)
         pcre2_match_data_free(w->match_data);
+    if (w->match_ctx)
+        pcre2_match_context_free(w->match_ctx);
     if (w->loop)
         rw_loop_free(w->loop);
     w->loop = NULL;
