@@ -341,6 +341,16 @@ static void c_head_more(struct px_conn *c)
 static void c_parse(struct px_conn *c)
 {
     struct px_worker *w = c->w;
+    /* RFC 9112 2.2: ignore empty lines before a request line (some clients send a
+     * CRLF after a body) */
+    while (c->in.len - c->in.off >= 2 && c->in.base[c->in.off] == '\r' &&
+           c->in.base[c->in.off + 1] == '\n' && c->scanned == 0)
+        c->in.off += 2;
+    if (c->in.off >= c->in.len) {
+        px_in_drop(w, &c->in);
+        px_conn_arm_read(c);
+        return;
+    }
     const char *p = c->in.base + c->in.off;
     uint32_t n = c->in.len - c->in.off;
     /* Parse only when a line ended or a limit may be crossed: a head trickling in

@@ -205,7 +205,10 @@ static void resp_head(struct px_conn *c)
                 px_up_arm_read(c->up);
             return;
         }
-        if (rc == RW_PARSE_BAD || resp.status == 101) {
+        /* a transfer coding other than chunked cannot be re-framed: refuse it */
+        bool odd_te = rc == RW_PARSE_DONE && resp.h.body == RW_BODY_CLOSE &&
+                      resp.h.first[RW_H_TRANSFER_ENCODING] >= 0;
+        if (rc == RW_PARSE_BAD || resp.status == 101 || odd_te) {
             px_exchange_fail(c, 502);
             return;
         }
