@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: MIT */
 /* Message bodies in transit: decode the sender's framing, produce our own. */
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -43,6 +42,24 @@ void px_body_free(struct px_body *b)
     b->dec.trailer = NULL;
 }
 
+/* "<hex size>\r\n" into line (24 bytes); returns its length. */
+static size_t chunk_line(char *line, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    char tmp[16];
+    size_t i = 0;
+    do {
+        tmp[i++] = hex[n & 15];
+        n >>= 4;
+    } while (n);
+    size_t l = 0;
+    while (i)
+        line[l++] = tmp[--i];
+    line[l++] = '\r';
+    line[l++] = '\n';
+    return l;
+}
+
 /* Append one payload span, framed for the output. Returns false if it does not fit. */
 static bool emit(struct px_body *b, const char *p, size_t n, struct iovec *iov, int *niov,
                  int maxiov)
@@ -56,8 +73,8 @@ static bool emit(struct px_body *b, const char *p, size_t n, struct iovec *iov, 
     if (*niov + 3 > maxiov)
         return false;
     char *line = b->scratch[b->nscratch++ & 3];
-    int l = snprintf(line, sizeof(b->scratch[0]), "%zx\r\n", n);
-    iov[(*niov)++] = (struct iovec){line, (size_t)l};
+    size_t l = chunk_line(line, n);
+    iov[(*niov)++] = (struct iovec){line, l};
     iov[(*niov)++] = (struct iovec){(void *)p, n};
     iov[(*niov)++] = (struct iovec){(void *)crlf, 2};
     return true;

@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* Message heads are re-serialised, never copied: framing and hop-by-hop fields are ours. */
 #include <errno.h>
-#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
@@ -33,8 +32,12 @@ static void puts_(struct hw *h, const char *s)
 static void put_u64(struct hw *h, uint64_t v)
 {
     char b[24];
-    int n = snprintf(b, sizeof(b), "%llu", (unsigned long long)v);
-    put(h, b, (size_t)n);
+    size_t i = sizeof(b);
+    do {
+        b[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    put(h, b + i, sizeof(b) - i);
 }
 
 static void put_field(struct hw *h, const char *name, size_t nlen, const char *val, size_t vlen)
@@ -82,9 +85,10 @@ static void put_edits(struct hw *h, const struct rw_cfg_hdr_edits *e)
                   strlen(e->add[i].value));
 }
 
-/* "Name: v1, v2, <extra>\r\n" joining every received field with that id. */
-static void put_list(struct hw *h, const char *name, const struct rw_h1_head *m, uint16_t id,
-                     const char *extra, size_t elen)
+/* "Name: v1, v2, " joining every received field with that id; the caller appends
+ * its own element and the CRLF. */
+static void put_list_open(struct hw *h, const char *name, const struct rw_h1_head *m,
+                          uint16_t id)
 {
     puts_(h, name);
     put(h, ": ", 2);
@@ -95,20 +99,35 @@ static void put_list(struct hw *h, const char *name, const struct rw_h1_head *m,
         put(h, f->value, f->value_len);
         put(h, ", ", 2);
     }
-    put(h, extra, elen);
+}
+
+/* Via element: "1.<minor> <pseudonym>" */
+static void put_via(struct hw *h, const struct rw_h1_head *m, const char *via)
+{
+    put_list_open(h, "Via", m, RW_H_VIA);
+    put(h, m->minor ? "1.1 " : "1.0 ", 4);
+    puts_(h, via);
     put(h, "\r\n", 2);
 }
 
+/* RFC 7239: for=, host= and proto= of this hop, IPv6 quoted and bracketed. */
 static void put_forwarded(struct hw *h, const struct px_conn *c, const struct rw_h1_req *req)
 {
-    char v[400];
-    bool v6 = strchr(c->peer_ip, ':') != NULL;
-    int n = snprintf(v, sizeof(v), v6 ? "for=\"[%s]\"" : "for=%s", c->peer_ip);
-    if (req->host && req->host_len < 256)
-        n += snprintf(v + n, sizeof(v) - (size_t)n, ";host=\"%.*s\"", (int)req->host_len,
-                      req->host);
-    n += snprintf(v + n, sizeof(v) - (size_t)n, ";proto=http");
-    put_list(h, "Forwarded", &req->h, RW_H_FORWARDED, v, (size_t)n);
+    put_list_open(h, "Forwarded", &req->h, RW_H_FORWARDED);
+    if (strchr(c->peer_ip, ':')) {
+        put(h, "for=\"[", 6);
+        puts_(h, c->peer_ip);
+        put(h, "]\"", 2);
+    } else {
+        put(h, "for=", 4);
+        puts_(h, c->peer_ip);
+    }
+    if (req->host) {
+        put(h, ";host=\"", 7);
+        put(h, req->host, req->host_len);
+        put(h, "\"", 1);
+    }
+    put(h, ";proto=http\r\n", 13);
 }
 
 static void put_path(struct hw *h, const struct rw_cfg_route *r, const struct rw_h1_req *req)
@@ -176,11 +195,11 @@ int px_head_request(struct px_conn *c, const struct rw_h1_req *req, char *out, s
             continue;
         put_field(&h, f->name, f->name_len, f->value, f->value_len);
     }
-    put_list(&h, "X-Forwarded-For", &req->h, RW_H_X_FORWARDED_FOR, c->peer_ip, strlen(c->peer_ip));
+    put_list_open(&h, "X-Forwarded-For", &req->h, RW_H_X_FORWARDED_FOR);
+    puts_(&h, c->peer_ip);
+    put(&h, "\r\n", 2);
     put_forwarded(&h, c, req);
-    char v[80];
-    int n = snprintf(v, sizeof(v), "1.%u %s", req->h.minor, cfg->via);
-    put_list(&h, "Via", &req->h, RW_H_VIA, v, (size_t)n);
+    put_via(&h, &req->h, cfg->via);
     put(&h, "X-Forwarded-Proto: http\r\n", 25);
     if (req->host)
         put_field(&h, "X-Forwarded-Host", 16, req->host, req->host_len);
@@ -205,9 +224,11 @@ static void put_connection(struct hw *h, const struct px_conn *c)
 
 static void put_status(struct hw *h, int status, const char *reason, size_t rlen)
 {
-    char b[16];
-    int n = snprintf(b, sizeof(b), "HTTP/1.1 %03d ", status);
-    put(h, b, (size_t)n);
+    char b[13] = "HTTP/1.1 000 ";
+    b[9] = (char)('0' + status / 100 % 10);
+    b[10] = (char)('0' + status / 10 % 10);
+    b[11] = (char)('0' + status % 10);
+    put(h, b, sizeof(b));
     if (reason && rlen)
         put(h, reason, rlen);
     else
@@ -246,9 +267,7 @@ int px_head_response(struct px_conn *c, const struct rw_h1_resp *resp, char *out
             continue;
         put_field(&h, f->name, f->name_len, f->value, f->value_len);
     }
-    char v[80];
-    int n = snprintf(v, sizeof(v), "1.%u %s", resp->h.minor, cfg->via);
-    put_list(&h, "Via", &resp->h, RW_H_VIA, v, (size_t)n);
+    put_via(&h, &resp->h, cfg->via);
     put_edits(&h, &r->response_headers);
     const struct px_body *b = &c->resp_body;
     if (b->out == PX_F_LENGTH) {
