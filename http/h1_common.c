@@ -353,6 +353,11 @@ int rw__h1_version(const char *p, size_t avail, const char *tail, uint8_t *minor
 {
     static const char pat[] = "HTTP/0.0"; /* '0' marks a DIGIT position */
     size_t tl = strlen(tail), need = 8 + tl;
+    if (avail >= need && !memcmp(p, "HTTP/1.", 7) && (p[7] == '1' || p[7] == '0') &&
+        !memcmp(p + 8, tail, tl)) {
+        *minor = (uint8_t)(p[7] - '0'); /* the common case, without the general loop */
+        return RW__OK;
+    }
     size_t n = avail < need ? avail : need;
     for (size_t i = 0; i < n; i++) {
         char want = i < 8 ? pat[i] : tail[i - 8];
