@@ -1,0 +1,63 @@
+/* SPDX-License-Identifier: MIT */
+/* Module-internal: struct rw_loop and helpers shared by the io_uring and epoll backends. */
+#ifndef RW_CORE_IO_INT_H
+#define RW_CORE_IO_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/buf.h"
+#include "core/io.h"
+#include "core/timer.h"
+
+/* rw_op._state bits (both backends). */
+enum {
+    RW__OP_ARMED = 1u << 0,  /* started; its final completion has not been delivered */
+    RW__OP_MULTI = 1u << 1,  /* multishot accept/recv */
+    RW__OP_CANCEL = 1u << 2, /* cancel requested */
+    RW__OP_READY = 1u << 3,  /* epoll: on the ready list, result in _pad */
+};
+
+/* user_data values that are not ops (ops are pointers, never this small). */
+enum {
+    RW__UD_IGNORE = 0, /* cancel requests: their CQE is swallowed */
+    RW__UD_WAKE = 1,   /* the eventfd read */
+};
+
+struct rw_loop {
+    const struct rw_io_ops *ops; /* borrowed: static backend table */
+    void *be;                    /* owned: backend state (struct ur / struct ep) */
+    struct rw_wheel *wheel;      /* owned */
+    struct rw_bufpool pool;
+    uint64_t now_ms; /* cached CLOCK_MONOTONIC, ms */
+    uint16_t buf_group;
+    uint32_t entries;
+    int wake_fd;         /* owned: eventfd, -1 if none */
+    rw_wake_fn *wake_fn; /* run on the loop thread after a wake */
+    void *wake_arg;      /* borrowed: from rw_loop_set_wake() */
+};
+
+extern const struct rw_io_ops rw__io_uring_ops;
+extern const struct rw_io_ops rw__io_epoll_ops;
+
+/* CLOCK_MONOTONIC in ms. Any thread. */
+uint64_t rw__clock_ms(void);
+
+/* Around a blocking wait: RCU offline (if registered) / online and time refresh. */
+void rw__loop_wait_begin(struct rw_loop *l);
+void rw__loop_wait_end(struct rw_loop *l);
+
+/* Run the wake callback, if set (loop thread). */
+void rw__loop_run_wake(struct rw_loop *l);
+
+/* Copy iov[0..n) into op and set _iovcnt/_total/_done. -EINVAL if n is out of range. */
+int rw__op_set_iov(struct rw_op *op, const struct iovec *iov, int n);
+
+/* Drop the first n bytes (n <= remaining) from op's iovec copy after a short write. */
+void rw__op_iov_advance(struct rw_op *op, size_t n);
+
+/* Deliver a completion to op's callback; a final one (no RW_CQE_MORE) clears the
+ * op's backend state first so the callback may restart or free it. */
+void rw__op_complete(struct rw_op *op, int32_t res, uint32_t flags, uint16_t bid);
+
+#endif

@@ -1,0 +1,252 @@
+/* SPDX-License-Identifier: MIT */
+/* Backend selection and the loop functions common to both backends. */
+#include "core/io.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/io-int.h"
+#include "core/log.h"
+#include "core/rcu-int.h"
+#include "core/rcu.h"
+
+static pthread_once_t probe_once = PTHREAD_ONCE_INIT;
+static int probe_uring_res;
+
+static void probe_uring_run(void)
+{
+    probe_uring_res = rw__io_uring_ops.probe();
+}
+
+/* The io_uring probe forks: run it once per process. */
+static int probe_uring_cached(void)
+{
+    pthread_once(&probe_once, probe_uring_run);
+    return probe_uring_res;
+}
+
+const struct rw_io_ops *rw_io_select(const char *name, int *err)
+{
+    int e;
+
+    if (!name || strcmp(name, "auto") == 0) {
+        if (probe_uring_cached() == 0)
+            return &rw__io_uring_ops;
+        name = "epoll";
+    }
+    if (strcmp(name, "io_uring") == 0) {
+        e = probe_uring_cached();
+        if (e == 0)
+            return &rw__io_uring_ops;
+    } else if (strcmp(name, "epoll") == 0) {
+        e = rw__io_epoll_ops.probe();
+        if (e == 0)
+            return &rw__io_epoll_ops;
+    } else {
+        *err = -ENOTSUP;
+        return NULL;
+    }
+    *err = -ENOSYS;
+    return NULL;
+}
+
+uint64_t rw__clock_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static int loop_cfg_check(struct rw_loop_cfg *c)
+{
+    if (c->entries == 0)
+        c->entries = 1024;
+    if (c->buf_count == 0)
+        c->buf_count = 1024;
+    if (c->buf_size == 0)
+        c->buf_size = 16384;
+    if (c->entries > 32768)
+        return -EINVAL;
+    return 0;
+}
+
+struct rw_loop *rw_loop_new(const struct rw_io_ops *ops, const struct rw_loop_cfg *cfg, int *err)
+{
+    struct rw_loop_cfg c = {0};
+    struct rw_loop *l;
+    int e;
+
+    if (cfg)
+        c = *cfg;
+    e = loop_cfg_check(&c);
+    if (e < 0 || !ops) {
+        *err = e < 0 ? e : -EINVAL;
+        return NULL;
+    }
+    l = calloc(1, sizeof(*l));
+    if (!l) {
+        *err = -ENOMEM;
+        return NULL;
+    }
+    l->ops = ops;
+    l->wake_fd = -1;
+    l->buf_group = c.buf_group;
+    l->entries = c.entries;
+    l->now_ms = rw__clock_ms();
+    l->wheel = rw_wheel_new(l->now_ms);
+    e = l->wheel ? rw_bufpool_init(&l->pool, c.buf_count, c.buf_size) : -ENOMEM;
+    if (e == 0)
+        e = ops->init(l, &c);
+    if (e < 0) {
+        if (l->wake_fd >= 0)
+            close(l->wake_fd);
+        rw_bufpool_fini(&l->pool);
+        rw_wheel_free(l->wheel);
+        free(l);
+        *err = e;
+        return NULL;
+    }
+    return l;
+}
+
+void rw_loop_free(struct rw_loop *l)
+{
+    if (!l)
+        return;
+    l->ops->fini(l);
+    if (l->wake_fd >= 0)
+        close(l->wake_fd);
+    rw_wheel_free(l->wheel);
+    rw_bufpool_fini(&l->pool);
+    free(l);
+}
+
+const char *rw_loop_backend(const struct rw_loop *l)
+{
+    return l->ops->name;
+}
+
+const struct rw_io_ops *rw__loop_ops(const struct rw_loop *l)
+{
+    return l->ops;
+}
+
+uint64_t rw_loop_now(const struct rw_loop *l)
+{
+    return l->now_ms;
+}
+
+struct rw_wheel *rw_loop_wheel(struct rw_loop *l)
+{
+    return l->wheel;
+}
+
+uint8_t *rw_loop_buf(struct rw_loop *l, uint16_t bid)
+{
+    return rw_bufpool_addr(&l->pool, bid);
+}
+
+uint32_t rw_loop_buf_size(const struct rw_loop *l)
+{
+    return l->pool.size;
+}
+
+void rw_loop_set_wake(struct rw_loop *l, rw_wake_fn *fn, void *arg)
+{
+    l->wake_fn = fn;
+    l->wake_arg = arg;
+}
+
+void rw__loop_run_wake(struct rw_loop *l)
+{
+    if (l->wake_fn)
+        l->wake_fn(l, l->wake_arg);
+}
+
+void rw__loop_wait_begin(struct rw_loop *l)
+{
+    if (rw__rcu_registered())
+        rw_rcu_offline();
+}
+
+void rw__loop_wait_end(struct rw_loop *l)
+{
+    if (rw__rcu_registered())
+        rw_rcu_online();
+    l->now_ms = rw__clock_ms();
+}
+
+/* The wait bound: the caller's timeout, cut to the next timer deadline. */
+static int64_t loop_wait_ns(struct rw_loop *l, int64_t timeout_ns)
+{
+    int64_t next = rw_wheel_next_ms(l->wheel, l->now_ms);
+    int64_t bound;
+
+    if (next < 0)
+        return timeout_ns;
+    bound = next > INT64_MAX / 1000000 ? INT64_MAX : next * 1000000;
+    if (timeout_ns < 0 || bound < timeout_ns)
+        return bound;
+    return timeout_ns;
+}
+
+int rw_loop_run_once(struct rw_loop *l, int64_t timeout_ns)
+{
+    int n;
+
+    l->now_ms = rw__clock_ms();
+    n = l->ops->run_once(l, loop_wait_ns(l, timeout_ns));
+    if (n < 0)
+        return n;
+    n += (int)rw_wheel_advance(l->wheel, l->now_ms);
+    if (rw__rcu_registered())
+        rw_rcu_quiescent();
+    return n;
+}
+
+int rw__op_set_iov(struct rw_op *op, const struct iovec *iov, int n)
+{
+    size_t total = 0;
+
+    if (n < 0 || n > RW_IO_MAX_IOV || (n > 0 && !iov))
+        return -EINVAL;
+    for (int i = 0; i < n; i++) {
+        op->_iov[i] = iov[i];
+        total += iov[i].iov_len;
+    }
+    op->_iovcnt = (uint16_t)n;
+    op->_total = total;
+    op->_done = 0;
+    return 0;
+}
+
+void rw__op_iov_advance(struct rw_op *op, size_t n)
+{
+    unsigned i = 0, k = 0;
+
+    while (i < op->_iovcnt && n >= op->_iov[i].iov_len) {
+        n -= op->_iov[i].iov_len;
+        i++;
+    }
+    if (i < op->_iovcnt) {
+        op->_iov[i].iov_base = (uint8_t *)op->_iov[i].iov_base + n;
+        op->_iov[i].iov_len -= n;
+    }
+    for (; i < op->_iovcnt; i++, k++)
+        op->_iov[k] = op->_iov[i];
+    op->_iovcnt = (uint16_t)k;
+}
+
+void rw__op_complete(struct rw_op *op, int32_t res, uint32_t flags, uint16_t bid)
+{
+    struct rw_cqe cqe = {.res = res, .flags = flags, .bid = bid};
+
+    if (!(flags & RW_CQE_MORE))
+        op->_state = 0;
+    op->cb(op, &cqe);
+}

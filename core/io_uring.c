@@ -1,0 +1,492 @@
+/* SPDX-License-Identifier: MIT */
+/* The io_uring backend (liburing 2.3): multishot accept/recv over a provided-buffer ring. */
+#include "core/io-int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <liburing.h>
+
+#include "core/log.h"
+
+#define UR_PROBE_TIMEOUT_MS 2000
+
+struct ur {
+    struct io_uring ring;
+    struct io_uring_buf_ring *br; /* owned: provided-buffer ring (posix_memalign) */
+    unsigned br_mask;
+    bool ring_ok;      /* ring initialised */
+    bool wake_armed;   /* the eventfd read is in flight */
+    uint64_t wake_val; /* target of the eventfd read */
+};
+
+/* Setup flags, best first; each later set is tried only on -EINVAL. */
+static const unsigned ur_flag_sets[] = {
+    IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL | IORING_SETUP_SINGLE_ISSUER |
+        IORING_SETUP_DEFER_TASKRUN,
+    IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL | IORING_SETUP_COOP_TASKRUN,
+    IORING_SETUP_CQSIZE,
+    0,
+};
+
+static int ur_queue_init(struct io_uring *ring, unsigned entries)
+{
+    int ret = -EINVAL;
+
+    for (size_t i = 0; i < sizeof(ur_flag_sets) / sizeof(ur_flag_sets[0]); i++) {
+        struct io_uring_params p;
+
+        memset(&p, 0, sizeof(p));
+        p.flags = ur_flag_sets[i];
+        if (p.flags & IORING_SETUP_CQSIZE) {
+            p.flags |= IORING_SETUP_CLAMP; /* entries * 4 may exceed the CQ limit */
+            p.cq_entries = entries * 4;
+        }
+        ret = io_uring_queue_init_params(entries, ring, &p);
+        if (ret != -EINVAL)
+            return ret;
+    }
+    return ret;
+}
+
+/* Register an empty buffer ring of n entries (power of two) for group bgid. */
+static int ur_bufring_register(struct io_uring *ring, unsigned n, uint16_t bgid,
+                               struct io_uring_buf_ring **out)
+{
+    struct io_uring_buf_reg reg;
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    size_t bytes = ((n * sizeof(struct io_uring_buf)) + page - 1) & ~(page - 1);
+    void *mem;
+    int ret;
+
+    if (posix_memalign(&mem, page, bytes) != 0)
+        return -ENOMEM;
+    memset(mem, 0, bytes);
+    memset(&reg, 0, sizeof(reg));
+    reg.ring_addr = (uint64_t)(uintptr_t)mem;
+    reg.ring_entries = n;
+    reg.bgid = bgid;
+    ret = io_uring_register_buf_ring(ring, &reg, 0);
+    if (ret < 0) {
+        free(mem);
+        return ret;
+    }
+    *out = mem;
+    io_uring_buf_ring_init(*out);
+    return 0;
+}
+
+static struct io_uring_sqe *ur_sqe(struct ur *u)
+{
+    struct io_uring_sqe *sqe = io_uring_get_sqe(&u->ring);
+
+    if (!sqe) {
+        /* SQ full: submit what is prepared to make room (no completions run). */
+        io_uring_submit(&u->ring);
+        sqe = io_uring_get_sqe(&u->ring);
+    }
+    return sqe;
+}
+
+static void ur_buf_recycle(struct rw_loop *l, struct ur *u, uint16_t bid)
+{
+    io_uring_buf_ring_add(u->br, rw_bufpool_addr(&l->pool, bid), l->pool.size, bid, (int)u->br_mask,
+                          0);
+    io_uring_buf_ring_advance(u->br, 1);
+}
+
+static void ur_arm_wake(struct rw_loop *l, struct ur *u)
+{
+    struct io_uring_sqe *sqe = ur_sqe(u);
+
+    if (!sqe)
+        return; /* retried at the start of the next turn */
+    io_uring_prep_read(sqe, l->wake_fd, &u->wake_val, sizeof(u->wake_val), 0);
+    io_uring_sqe_set_data64(sqe, RW__UD_WAKE);
+    u->wake_armed = true;
+}
+
+static void ur_fini(struct rw_loop *l)
+{
+    struct ur *u = l->be;
+
+    if (!u)
+        return;
+    /* Tear the ring down before freeing memory the kernel may still reference. */
+    if (u->ring_ok)
+        io_uring_queue_exit(&u->ring);
+    free(u->br);
+    free(u);
+    l->be = NULL;
+}
+
+static int ur_init(struct rw_loop *l, const struct rw_loop_cfg *cfg)
+{
+    struct ur *u = calloc(1, sizeof(*u));
+    int ret;
+
+    if (!u)
+        return -ENOMEM;
+    l->be = u;
+    ret = ur_queue_init(&u->ring, cfg->entries);
+    if (ret < 0)
+        goto fail;
+    u->ring_ok = true;
+    ret = ur_bufring_register(&u->ring, l->pool.count, l->buf_group, &u->br);
+    if (ret < 0)
+        goto fail;
+    u->br_mask = (unsigned)io_uring_buf_ring_mask(l->pool.count);
+    for (uint32_t i = 0; i < l->pool.count; i++)
+        io_uring_buf_ring_add(u->br, rw_bufpool_addr(&l->pool, (uint16_t)i), l->pool.size,
+                              (unsigned short)i, (int)u->br_mask, (int)i);
+    io_uring_buf_ring_advance(u->br, (int)l->pool.count);
+    /* Blocking eventfd: the ring's read must wait for a write, not fail EAGAIN. */
+    l->wake_fd = eventfd(0, EFD_CLOEXEC);
+    if (l->wake_fd < 0) {
+        ret = -errno;
+        goto fail;
+    }
+    ur_arm_wake(l, u);
+    return 0;
+fail:
+    ur_fini(l);
+    return ret;
+}
+
+/* Common start: claim an SQE and mark op in flight. NULL with *err on failure. */
+static struct io_uring_sqe *ur_start(struct rw_loop *l, struct rw_op *op, int fd, uint8_t kind,
+                                     int *err)
+{
+    struct ur *u = l->be;
+    struct io_uring_sqe *sqe;
+
+    if (op->_state & RW__OP_ARMED) {
+        *err = -EBUSY;
+        return NULL;
+    }
+    sqe = ur_sqe(u);
+    if (!sqe) {
+        *err = -EBUSY;
+        return NULL;
+    }
+    op->_fd = fd;
+    op->_kind = kind;
+    op->_state = RW__OP_ARMED;
+    op->_next = NULL;
+    return sqe;
+}
+
+static int ur_accept(struct rw_loop *l, struct rw_op *op, int lfd)
+{
+    int err = 0;
+    struct io_uring_sqe *sqe = ur_start(l, op, lfd, RW_OP_ACCEPT, &err);
+
+    if (!sqe)
+        return err;
+    op->_state |= RW__OP_MULTI;
+    io_uring_prep_multishot_accept(sqe, lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    io_uring_sqe_set_data(sqe, op);
+    return 0;
+}
+
+static int ur_recv(struct rw_loop *l, struct rw_op *op, int fd, unsigned flags)
+{
+    int err = 0;
+    struct io_uring_sqe *sqe = ur_start(l, op, fd, RW_OP_RECV, &err);
+
+    if (!sqe)
+        return err;
+    if (flags & RW_RECV_MULTISHOT) {
+        op->_state |= RW__OP_MULTI;
+        io_uring_prep_recv_multishot(sqe, fd, NULL, 0, 0);
+    } else {
+        io_uring_prep_recv(sqe, fd, NULL, 0, 0);
+    }
+    sqe->flags |= IOSQE_BUFFER_SELECT;
+    sqe->buf_group = l->buf_group;
+    io_uring_sqe_set_data(sqe, op);
+    return 0;
+}
+
+static void ur_prep_send(struct io_uring_sqe *sqe, struct rw_op *op)
+{
+    memset(&op->_msg, 0, sizeof(op->_msg));
+    op->_msg.msg_iov = op->_iov;
+    op->_msg.msg_iovlen = op->_iovcnt;
+    io_uring_prep_sendmsg(sqe, op->_fd, &op->_msg, MSG_NOSIGNAL);
+    io_uring_sqe_set_data(sqe, op);
+}
+
+static int ur_send(struct rw_loop *l, struct rw_op *op, int fd, const struct iovec *iov, int n)
+{
+    struct io_uring_sqe *sqe;
+    int err;
+
+    if (op->_state & RW__OP_ARMED)
+        return -EBUSY;
+    err = rw__op_set_iov(op, iov, n);
+    if (err < 0)
+        return err;
+    if (op->_total > INT32_MAX)
+        return -EINVAL;
+    sqe = ur_start(l, op, fd, RW_OP_SEND, &err);
+    if (!sqe)
+        return err;
+    ur_prep_send(sqe, op);
+    return 0;
+}
+
+static int ur_connect(struct rw_loop *l, struct rw_op *op, int fd, const struct sockaddr *sa,
+                      socklen_t len)
+{
+    struct io_uring_sqe *sqe;
+    int err = 0;
+
+    if (len > sizeof(op->_sa))
+        return -EINVAL;
+    sqe = ur_start(l, op, fd, RW_OP_CONNECT, &err);
+    if (!sqe)
+        return err;
+    memcpy(&op->_sa, sa, len);
+    op->_salen = len;
+    io_uring_prep_connect(sqe, fd, (struct sockaddr *)&op->_sa, len);
+    io_uring_sqe_set_data(sqe, op);
+    return 0;
+}
+
+static int ur_close(struct rw_loop *l, struct rw_op *op, int fd)
+{
+    int err = 0;
+    struct io_uring_sqe *sqe = ur_start(l, op, fd, RW_OP_CLOSE, &err);
+
+    if (!sqe)
+        return err;
+    io_uring_prep_close(sqe, fd);
+    io_uring_sqe_set_data(sqe, op);
+    return 0;
+}
+
+static int ur_cancel(struct rw_loop *l, struct rw_op *target)
+{
+    struct ur *u = l->be;
+    struct io_uring_sqe *sqe;
+
+    if (!(target->_state & RW__OP_ARMED))
+        return -ENOENT;
+    sqe = ur_sqe(u);
+    if (!sqe)
+        return -EBUSY;
+    /* Its own CQE (0, -ENOENT or -EALREADY) is swallowed: the target's final
+     * completion is the only answer the caller sees. */
+    io_uring_prep_cancel(sqe, target, 0);
+    io_uring_sqe_set_data64(sqe, RW__UD_IGNORE);
+    target->_state |= RW__OP_CANCEL;
+    return 0;
+}
+
+static void ur_buf_put(struct rw_loop *l, uint16_t bid)
+{
+    rw_bufpool_unlend(&l->pool, bid);
+    ur_buf_recycle(l, l->be, bid);
+}
+
+static int ur_wake(struct rw_loop *l)
+{
+    uint64_t one = 1;
+
+    if (write(l->wake_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+        return -errno;
+    return 0;
+}
+
+/* A send CQE: continue a short write inside the backend, or deliver the total. */
+static void ur_send_done(struct rw_loop *l, struct ur *u, struct rw_op *op, int32_t res)
+{
+    struct io_uring_sqe *sqe;
+
+    if (res < 0) {
+        rw__op_complete(op, res, 0, 0);
+        return;
+    }
+    op->_done += (size_t)res;
+    if (op->_done >= op->_total) {
+        rw__op_complete(op, (int32_t)op->_done, 0, 0);
+        return;
+    }
+    if (res == 0 || (op->_state & RW__OP_CANCEL)) {
+        rw__op_complete(op, res == 0 ? -EPIPE : -ECANCELED, 0, 0);
+        return;
+    }
+    rw__op_iov_advance(op, (size_t)res);
+    sqe = ur_sqe(u);
+    if (!sqe) {
+        rw__op_complete(op, -EBUSY, 0, 0);
+        return;
+    }
+    ur_prep_send(sqe, op);
+}
+
+static void ur_dispatch(struct rw_loop *l, struct ur *u, const struct io_uring_cqe *cqe)
+{
+    uint64_t ud = cqe->user_data;
+    struct rw_op *op;
+    uint32_t flags = 0;
+    uint16_t bid = 0;
+
+    if (ud == RW__UD_IGNORE)
+        return;
+    if (ud == RW__UD_WAKE) {
+        u->wake_armed = false;
+        if (cqe->res >= 0)
+            rw__loop_run_wake(l);
+        ur_arm_wake(l, u);
+        return;
+    }
+    op = (struct rw_op *)(uintptr_t)ud;
+    if (op->_kind == RW_OP_SEND) {
+        ur_send_done(l, u, op, cqe->res);
+        return;
+    }
+    if (cqe->flags & IORING_CQE_F_MORE)
+        flags |= RW_CQE_MORE;
+    if (cqe->flags & IORING_CQE_F_BUFFER) {
+        bid = (uint16_t)(cqe->flags >> IORING_CQE_BUFFER_SHIFT);
+        if (cqe->res > 0) {
+            rw_bufpool_lend(&l->pool, bid);
+            flags |= RW_CQE_BUF;
+        } else {
+            /* EOF or error that still consumed a buffer: it goes straight back. */
+            ur_buf_recycle(l, u, bid);
+            bid = 0;
+        }
+    }
+    rw__op_complete(op, cqe->res, flags, bid);
+}
+
+static int ur_run_once(struct rw_loop *l, int64_t timeout_ns)
+{
+    struct ur *u = l->be;
+    struct __kernel_timespec ts, *tsp = NULL;
+    struct io_uring_cqe *cqe;
+    unsigned head, n = 0;
+    bool blocking;
+    int ret;
+
+    if (!u->wake_armed)
+        ur_arm_wake(l, u);
+    if (timeout_ns >= 0) {
+        ts.tv_sec = timeout_ns / 1000000000;
+        ts.tv_nsec = timeout_ns % 1000000000;
+        tsp = &ts;
+    }
+    blocking = timeout_ns != 0 && io_uring_cq_ready(&u->ring) == 0;
+    if (blocking)
+        rw__loop_wait_begin(l);
+    ret = io_uring_submit_and_wait_timeout(&u->ring, &cqe, 1, tsp, NULL);
+    if (blocking)
+        rw__loop_wait_end(l);
+    if (ret < 0 && ret != -ETIME && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY)
+        return ret;
+    io_uring_for_each_cqe(&u->ring, head, cqe)
+    {
+        n++;
+        ur_dispatch(l, u, cqe);
+    }
+    io_uring_cq_advance(&u->ring, n);
+    return (int)n;
+}
+
+/* In the probe child: a ring with our flags, a buffer ring, and one multishot recv. */
+static int ur_probe_child(void)
+{
+    struct io_uring ring;
+    struct io_uring_buf_ring *br = NULL;
+    struct io_uring_sqe *sqe;
+    struct io_uring_cqe *cqe;
+    static char bufs[2][64];
+    int sv[2];
+
+    if (ur_queue_init(&ring, 8) < 0)
+        return 1;
+    if (ur_bufring_register(&ring, 2, 0, &br) < 0)
+        return 2;
+    for (int i = 0; i < 2; i++)
+        io_uring_buf_ring_add(br, bufs[i], sizeof(bufs[i]), (unsigned short)i,
+                              io_uring_buf_ring_mask(2), i);
+    io_uring_buf_ring_advance(br, 2);
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv) < 0)
+        return 3;
+    sqe = io_uring_get_sqe(&ring);
+    io_uring_prep_recv_multishot(sqe, sv[0], NULL, 0, 0);
+    sqe->flags |= IOSQE_BUFFER_SELECT;
+    sqe->buf_group = 0;
+    io_uring_submit(&ring);
+    if (write(sv[1], "x", 1) != 1)
+        return 4;
+    if (io_uring_wait_cqe(&ring, &cqe) < 0)
+        return 5;
+    if (cqe->res != 1 || !(cqe->flags & IORING_CQE_F_MORE) || !(cqe->flags & IORING_CQE_F_BUFFER))
+        return 6;
+    return 0;
+}
+
+static int ur_probe(void)
+{
+    char c = '0';
+    int fd = open("/proc/sys/kernel/io_uring_disabled", O_RDONLY | O_CLOEXEC);
+    int status = 0;
+    pid_t pid;
+
+    if (fd >= 0) {
+        if (read(fd, &c, 1) != 1)
+            c = '0';
+        close(fd);
+        if (c == '2')
+            return -ENOSYS;
+    }
+    /* A child, because some sandboxes kill the caller of io_uring_setup. */
+    pid = fork();
+    if (pid < 0)
+        return -errno;
+    if (pid == 0)
+        _exit(ur_probe_child());
+    for (int waited = 0;; waited += 5) {
+        pid_t r = waitpid(pid, &status, WNOHANG);
+        struct timespec ts = {0, 5 * 1000 * 1000};
+
+        if (r == pid)
+            break;
+        if (r < 0 && errno != EINTR)
+            return -ECHILD;
+        if (waited >= UR_PROBE_TIMEOUT_MS) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &status, 0);
+            return -ETIMEDOUT;
+        }
+        nanosleep(&ts, NULL);
+    }
+    return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -ENOSYS;
+}
+
+const struct rw_io_ops rw__io_uring_ops = {
+    .name = "io_uring",
+    .probe = ur_probe,
+    .init = ur_init,
+    .fini = ur_fini,
+    .accept = ur_accept,
+    .recv = ur_recv,
+    .send = ur_send,
+    .connect = ur_connect,
+    .close = ur_close,
+    .cancel = ur_cancel,
+    .buf_put = ur_buf_put,
+    .run_once = ur_run_once,
+    .wake = ur_wake,
+};
