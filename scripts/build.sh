@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# Build ringwall: release -> build/, asan -> build-asan/ (ASan+UBSan), fuzz -> build-fuzz/ (clang).
+# RW_BUILD_ROOT puts those directories somewhere else (default: the repo root).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+kind="${1:-release}"
+jobs="$(nproc 2>/dev/null || echo 2)"
+root="${RW_BUILD_ROOT:-.}"
+case "$kind" in
+  release)
+    dir="$root/build"
+    args=(-DCMAKE_BUILD_TYPE=RelWithDebInfo)
+    cc="${CC:-cc}" ;;
+  asan)
+    dir="$root/build-asan"
+    args=(-DCMAKE_BUILD_TYPE=Debug -DRW_SANITIZE=ON)
+    cc="${CC:-cc}" ;;
+  fuzz)
+    dir="$root/build-fuzz"
+    args=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DRW_FUZZ=ON)
+    cc=clang ;;
+  *)
+    echo "usage: $0 [release|asan|fuzz]" >&2
+    exit 2 ;;
+esac
+
+echo "build: $kind -> $dir/"
+CC="$cc" cmake -S . -B "$dir" -G "Unix Makefiles" "${args[@]}"
+cmake --build "$dir" -- -j"$jobs"
