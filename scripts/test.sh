@@ -10,7 +10,7 @@ FUZZ_SECONDS="${RW_FUZZ_SECONDS:-15}"
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 LOG_DIR="$(mktemp -d /tmp/ringwall-test.XXXXXX)"
-B="${RW_BUILD_ROOT:-.}"   # where build/, build-asan/, build-fuzz/ live (see build.sh)
+B="$(mkdir -p "${RW_BUILD_ROOT:-.}" && cd "${RW_BUILD_ROOT:-.}" && pwd)"   # absolute: where build/, build-asan/, build-fuzz/ live (see build.sh)
 start_time=$(date +%s)
 
 total_pass=0
