@@ -224,8 +224,11 @@ static void worker_stop_timer(struct rw_timer *t)
 static void worker_wake(struct rw_loop *l, void *arg)
 {
     struct px_worker *w = arg;
-    if (atomic_load(&w->stop_req))
-        worker_begin_stop(w);
+    if (!atomic_load(&w->stop_req))
+        return;
+    if (w->stopping && atomic_load(&w->px->drain_ms) == 0)
+        px__conns_stop_all(w, true); /* a second stop signal: no more waiting */
+    worker_begin_stop(w);
 }
 
 static int worker_setup(struct px_worker *w)
