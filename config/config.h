@@ -92,13 +92,81 @@ struct rw_cfg_server {
     char *address; /* owned: as written */
     struct sockaddr_storage addr;
     socklen_t addrlen;
-    uint32_t weight; /* 1..1000, default 1 */
+    uint32_t weight;    /* 1..1000, default 1 */
+    uint32_t max_conns; /* in-flight requests across workers, 0 = no limit (default) */
+    bool backup;        /* only when no primary is usable, default false */
+};
+
+enum rw_hash_key {
+    RW_HASH_KEY_URI = 0,  /* path and query */
+    RW_HASH_KEY_HEADER,   /* hash.key "header:NAME" */
+    RW_HASH_KEY_COOKIE,   /* "cookie:NAME" */
+    RW_HASH_KEY_QUERY,    /* "query:NAME" */
+    RW_HASH_KEY_CLIENT_IP,
+};
+
+enum rw_hash_method {
+    RW_HASH_MAGLEV = 0,
+    RW_HASH_RING,
+};
+
+/* "hash": {...} of a hash / ip_hash upstream. */
+struct rw_cfg_hash {
+    uint8_t key;        /* enum rw_hash_key; ip_hash: CLIENT_IP */
+    char *key_name;     /* owned: NAME of header:/cookie:/query: (headers lower-case), or NULL */
+    uint8_t method;     /* enum rw_hash_method, default maglev */
+    double balance_factor; /* 0 = unbounded (default); else 1.0 < c <= 100 */
+    uint8_t ipv4_mask;  /* 1..32, default 32 */
+    uint8_t ipv6_mask;  /* 1..128, default 64 */
+};
+
+enum rw_sticky_mode {
+    RW_STICKY_NONE = 0,
+    RW_STICKY_COOKIE,
+    RW_STICKY_LEARN,
+    RW_STICKY_IP,
+};
+
+enum rw_same_site {
+    RW_SAME_SITE_NONE_SET = 0, /* attribute omitted */
+    RW_SAME_SITE_LAX,
+    RW_SAME_SITE_STRICT,
+    RW_SAME_SITE_NONE,
+};
+
+/* "sticky": {...} of an upstream. */
+struct rw_cfg_sticky {
+    uint8_t mode;       /* enum rw_sticky_mode */
+    char *name;         /* owned: cookie mode: cookie name, default "rw_s" */
+    char *cookie;       /* owned: learn mode: the application's cookie (required) */
+    uint32_t ttl_ms;    /* cookie mode: absolute lifetime, default 1h (0 = none) */
+    uint32_t idle_ms;   /* all modes: idle expiry, default 30m */
+    int8_t secure;      /* cookie mode: -1 unset (true on TLS listeners), 0, 1 */
+    bool http_only;     /* default true */
+    uint8_t same_site;  /* enum rw_same_site, default LAX */
+    char *path;         /* owned: default "/" */
+    char *key_file;     /* owned or NULL: 32+ byte secret shared by instances */
+    uint32_t table_size; /* learn/ip modes: entries, default 65536 */
+};
+
+enum {
+    RW_RETRY_CONNECT_FAILURE = 1u << 0, /* "connect_failure" (includes connect timeout) */
+    RW_RETRY_RESET = 1u << 1,           /* "reset": reset/EOF before any response byte */
+    RW_RETRY_TIMEOUT = 1u << 2,         /* "timeout": response timeout */
+    RW_RETRY_502 = 1u << 3,             /* "502", "503", "504": that status from the server */
+    RW_RETRY_503 = 1u << 4,
+    RW_RETRY_504 = 1u << 5,
 };
 
 struct rw_cfg_upstream {
     char *name;    /* owned: the key in "upstreams" */
     uint32_t index; /* position in cfg->upstreams */
-    char *balance; /* owned: "round_robin" (the algorithm name, validated by balancers/) */
+    char *balance; /* owned: algorithm name, validated by balancers/; default "round_robin" */
+    struct rw_cfg_hash hash;     /* hash / ip_hash options */
+    uint32_t slow_start_ms;      /* 0 = off (default) */
+    struct rw_cfg_sticky sticky; /* mode NONE when absent */
+    uint32_t queue_size;         /* waiting requests across workers, default 0 (no queue) */
+    uint32_t queue_timeout_ms;   /* default 5s */
     struct rw_cfg_server *servers; /* owned */
     uint32_t nservers;
     uint32_t connect_timeout_ms;  /* timeouts.connect, default 3s */
@@ -106,7 +174,9 @@ struct rw_cfg_upstream {
     uint32_t read_timeout_ms;     /* timeouts.read, default 60s */
     uint32_t keepalive_max_idle;  /* keepalive.max_idle per worker per server, default 64 */
     uint32_t keepalive_idle_timeout_ms; /* keepalive.idle_timeout, default 60s */
-    uint32_t retries;             /* retries after a connect failure, default 1 */
+    uint32_t retries;             /* retries.count (or "retries": N), 0..10, default 1 */
+    uint32_t retry_on;            /* RW_RETRY_* from retries.on, default CONNECT_FAILURE */
+    double retry_budget;          /* retries.budget: share of recent requests, default 0.2 */
 };
 
 struct rw_cfg {
