@@ -32,10 +32,13 @@
  * its cache (O(n)) when the pool's change counter moves, and restarts the cycle when
  * the cache changed. A request whose next server is in its tried set gets the best
  * untried server by the same key (O(n), retries only), leaving the cycle untouched.
+ * A server at its max_conns loses its turn (the slot is consumed, as nginx's scan
+ * skips it without adding its weight), so a full server cannot stall the cycle.
  */
 
 #define RR_SCHED_MAX (1u << 16)        /* longest cycle kept as a schedule (256 KiB a worker) */
 #define RR_FAST_MAX_TOTAL (1ull << 30) /* keeps (t+1)*w - W*c inside int64 */
+#define RR_FULL_SKIPS 8                /* full servers passed over before the O(n) skip */
 
 enum rr_mode {
     RR_SCAN = 0, /* textbook loop over live state */
@@ -217,7 +220,7 @@ static struct rw_backend *rr_scan_pick(struct rr_worker *ws, const struct rw_bac
         const struct rw_backend *b = set->b[i];
         uint32_t st = atomic_load_explicit(&b->state, memory_order_relaxed);
         uint32_t w = atomic_load_explicit(&b->eff_weight, memory_order_relaxed);
-        if (st != RW_BE_UP || w == 0 || rw_lb_tried(req, b))
+        if (st != RW_BE_UP || w == 0 || rw_lb_tried(req, b) || rw_backend_full(b))
             continue;
         ws->cw[i] += w;
         total += w;
@@ -279,7 +282,7 @@ static struct rw_backend *rr_fast_skip(const struct rr_worker *ws, const struct 
     uint32_t best = UINT32_MAX;
     for (uint32_t i = 0; i < ws->n; i++) {
         const struct rw_backend *b = set->b[i];
-        if (!rw_backend_usable(b) || rw_lb_tried(req, b))
+        if (!rw__lb_ok(b, req))
             continue;
         int64_t key = t * ws->ew[i] - total * ws->cnt[i];
         if (best == UINT32_MAX || key > best_key) {
@@ -293,20 +296,24 @@ static struct rw_backend *rr_fast_skip(const struct rr_worker *ws, const struct 
 static struct rw_backend *rr_fast_pick(struct rr_worker *ws, const struct rw_backend_set *set,
                                        const struct rw_lb_req *req, bool *stale)
 {
-    uint32_t cls, pos = rr_fast_peek(ws, &cls);
-    struct rw_backend *b = set->b[pos];
-    if (!rw_backend_usable(b)) {
-        /* Changed before the counter moved: the writer's bump is on its way. */
-        *stale = true;
-        return NULL;
+    for (int i = 0; i < RR_FULL_SKIPS; i++) {
+        uint32_t cls, pos = rr_fast_peek(ws, &cls);
+        struct rw_backend *b = set->b[pos];
+        if (!rw_backend_usable(b)) {
+            /* Changed before the counter moved: the writer's bump is on its way. */
+            *stale = true;
+            return NULL;
+        }
+        if (rw_lb_tried(req, b))
+            return rr_fast_skip(ws, set, req);
+        rr_fast_commit(ws, pos, cls);
+        if (!rw_backend_full(b))
+            return b;
     }
-    if (rw_lb_tried(req, b))
-        return rr_fast_skip(ws, set, req);
-    rr_fast_commit(ws, pos, cls);
-    return b;
+    return rr_fast_skip(ws, set, req);
 }
 
-static int rr_create(struct rw_lb **out, uint32_t nworkers)
+static int rr_create(struct rw_lb **out, const struct rw_lb_params *params, uint32_t nworkers)
 {
     struct rr_lb *r = calloc(1, sizeof(*r));
     if (!r)
@@ -345,7 +352,7 @@ static void rr_rebuild(struct rw_lb *lb, uint32_t worker, const struct rw_backen
 }
 
 static struct rw_backend *rr_pick(struct rw_lb *lb, uint32_t worker,
-                                  const struct rw_backend_set *set, const struct rw_lb_req *req)
+                                  const struct rw_backend_set *set, struct rw_lb_req *req)
 {
     struct rr_worker *ws = rr_worker_of(lb, worker);
     if (!ws->ready) {

@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: MIT */
-/* Scratch benchmark: ns per rw_pool_pick() for round_robin at 10, 100 and 1,000 servers. */
+/* Micro-benchmark: ns per rw_pool_pick()+release for each algorithm at 10/100/1,000 servers. */
 /*
- * Not part of the build. From the repo root, after building rw_core and rw_balancers
- * in build-lb:
- *   cc -O2 -std=gnu11 -I. bench/lb_pick.c build-lb/balancers/librw_balancers.a \
- *      build-lb/core/librw_core.a $(pkg-config --libs liburcu-qsbr) -lpthread -o /tmp/lb_pick
- * Numbers are indicative only (one core, no contention).
+ * Not in the default build. From the repo root:
+ *   cmake -S . -B build-bench -DRW_BENCH=ON && make -C build-bench -j2 lb_pick
+ *   ./build-bench/balancers/lb_pick
+ * One thread, no contention, weights 1..10, every server up; each pick is followed by
+ * its release (so least_conn/p2c/hash see idle servers, and the figure includes the
+ * reservation's two atomic RMWs). hash uses a fresh key per pick. Indicative only.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,69 +21,66 @@ static double now_ns(void)
     return ts.tv_sec * 1e9 + ts.tv_nsec;
 }
 
-/* mode 0: every server up; 1: one server draining (cache without it); 2: random weights
- * 1..1000 (cycle too long to record at 1,000: stepper, O(distinct weights)); 3: the
- * textbook O(n) scan over the same backend objects, inline, for comparison */
-static double bench(uint32_t n, int mode, uint64_t picks)
+static double bench(const char *algo, const struct rw_lb_params *params, uint32_t n, uint64_t picks)
 {
-    uint32_t *w = malloc(n * sizeof(*w));
-    uint64_t seed = 88172645463325252ull;
-    for (uint32_t i = 0; i < n; i++) {
-        seed ^= seed << 13, seed ^= seed >> 7, seed ^= seed << 17;
-        w[i] = mode == 2 ? 1 + seed % 1000 : 1 + i % 10;
-    }
+    struct rw_server_def *defs = calloc(n, sizeof(*defs));
+    for (uint32_t i = 0; i < n; i++)
+        defs[i].weight = 1 + i % 10;
     int err = 0;
-    struct rw_pool *p = rw_pool_new("b", "round_robin", NULL, NULL, NULL, w, n, 1, &err);
-    if (!p)
+    struct rw_pool *p = rw_pool_new("b", algo, params, defs, n, 1, &err);
+    if (!p) {
+        fprintf(stderr, "%s: %d\n", algo, err);
         exit(1);
-    if (mode == 1)
-        rw_backend_set_state(p->backends[n / 2], RW_BE_DRAIN);
-    uint64_t sum = 0;
-    if (mode == 3) {
-        int64_t *cw = calloc(n, sizeof(*cw));
-        double t0 = now_ns();
-        for (uint64_t i = 0; i < picks; i++) {
-            int64_t total = 0;
-            uint32_t best = UINT32_MAX;
-            for (uint32_t k = 0; k < n; k++) {
-                if (!rw_backend_usable(p->backends[k]))
-                    continue;
-                cw[k] += atomic_load_explicit(&p->backends[k]->eff_weight, memory_order_relaxed);
-                total += atomic_load_explicit(&p->backends[k]->eff_weight, memory_order_relaxed);
-                if (best == UINT32_MAX || cw[k] > cw[best])
-                    best = k;
-            }
-            cw[best] -= total;
-            sum += best;
-        }
-        double dt = now_ns() - t0;
-        free(cw);
-        rw_pool_free(p);
-        free(w);
-        return sum == 42 ? 0 : dt / picks;
     }
-    /* Warm up: one whole cycle, so the schedule (if any) is recorded. */
-    for (uint64_t i = 0; i < 20000; i++)
-        sum += rw_pool_pick(p, 0, NULL)->id;
+    struct rw_lb_req req = {.has_hash = true, .now_ms = 1};
+    uint64_t sum = 0;
+    /* Warm up: builds tables, records the round-robin schedule. */
+    for (uint64_t i = 0; i < 20000; i++) {
+        req.hash = i * 0x9e3779b97f4a7c15ull;
+        struct rw_backend *b = rw_pool_pick(p, 0, &req);
+        rw_pool_release(p, 0, b, 1000, true);
+    }
     double t0 = now_ns();
-    for (uint64_t i = 0; i < picks; i++)
-        sum += rw_pool_pick(p, 0, NULL)->id;
+    for (uint64_t i = 0; i < picks; i++) {
+        req.hash = i * 0x9e3779b97f4a7c15ull;
+        struct rw_backend *b = rw_pool_pick(p, 0, &req);
+        sum += b->id;
+        rw_pool_release(p, 0, b, 1000 + (i & 1023), true);
+    }
     double dt = now_ns() - t0;
     if (sum == 42)
         puts("");
     rw_pool_free(p);
-    free(w);
+    free(defs);
     return dt / picks;
 }
 
 int main(void)
 {
     static const uint32_t sizes[] = {10, 100, 1000};
-    static const char *const modes[] = {"weights 1..10, all up", "weights 1..10, one draining",
-                                        "weights 1..1000 random", "textbook scan (reference)"};
-    for (int m = 0; m < 4; m++)
+    static const struct {
+        const char *label, *algo;
+        struct rw_lb_params params;
+    } rows[] = {
+        {"round_robin", "round_robin", {0}},
+        {"least_conn", "least_conn", {0}},
+        {"random", "random", {0}},
+        {"p2c", "p2c", {0}},
+        {"hash (maglev)", "hash", {.hash_method = RW_LB_HASH_MAGLEV}},
+        {"hash (maglev, c=1.25)",
+         "hash",
+         {.hash_method = RW_LB_HASH_MAGLEV, .balance_factor = 1.25}},
+        {"hash (ring)", "hash", {.hash_method = RW_LB_HASH_RING}},
+        {"first", "first", {0}},
+    };
+    printf("%-24s %10s %10s %10s   (ns per pick + release)\n", "algorithm", "n=10", "n=100",
+           "n=1000");
+    for (size_t r = 0; r < sizeof(rows) / sizeof(rows[0]); r++) {
+        printf("%-24s", rows[r].label);
         for (int s = 0; s < 3; s++)
-            printf("%-30s n=%-5u %7.1f ns/pick\n", modes[m], sizes[s],
-                   bench(sizes[s], m, sizes[s] >= 1000 && m ? 2000000 : 20000000));
+            printf(" %10.1f", bench(rows[r].algo, &rows[r].params, sizes[s],
+                                    sizes[s] >= 1000 ? 2000000 : 5000000));
+        printf("\n");
+    }
     return 0;
 }

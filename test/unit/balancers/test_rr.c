@@ -4,11 +4,9 @@
 
 #include <string.h>
 
-static uint32_t pick_id(struct rw_pool *p, uint32_t worker, const struct rw_lb_req *req)
+static uint32_t pick_id(struct rw_pool *p, uint32_t worker, struct rw_lb_req *req)
 {
-    struct rw_backend *b = rw_pool_pick(p, worker, req);
-    assert_non_null(b);
-    return b->id;
+    return t_pick_rel(p, worker, req);
 }
 
 static void rr_511_sequence_per_worker(void **state)
@@ -192,24 +190,19 @@ static void rr_large_pool_state_and_weight_changes(void **state)
     rw_pool_free(p);
 }
 
-static void tried_set(uint64_t *bits, uint32_t id)
-{
-    bits[id / 64] |= 1ull << (id % 64);
-}
-
 static void rr_tried_skipped(void **state)
 {
     static const uint32_t w[] = {5, 1, 1};
     uint64_t bits[1] = {0};
     struct rw_lb_req req = {.tried = bits, .ntried_words = 1};
     struct rw_pool *p = t_pool(w, 3, 1);
-    tried_set(bits, 0);
+    t_tried_set(bits, 0);
     for (int i = 0; i < 20; i++)
         assert_int_not_equal(pick_id(p, 0, &req), 0);
-    tried_set(bits, 2);
+    t_tried_set(bits, 2);
     for (int i = 0; i < 5; i++)
         assert_int_equal(pick_id(p, 0, &req), 1);
-    tried_set(bits, 1);
+    t_tried_set(bits, 1);
     assert_null(rw_pool_pick(p, 0, &req));
     /* Ids beyond the bitmap's words count as not tried. */
     struct rw_lb_req none = {.tried = bits, .ntried_words = 0};
@@ -228,7 +221,7 @@ static void rr_large_pool_tried(void **state)
         total += w[i];
     }
     for (uint32_t i = 0; i < N; i += 2)
-        tried_set(bits, i);
+        t_tried_set(bits, i);
     struct rw_lb_req req = {.tried = bits, .ntried_words = (N + 63) / 64};
     struct rw_pool *p = t_pool(w, N, 1);
     for (uint32_t i = 0; i < 2 * total; i++) {
@@ -271,7 +264,8 @@ static void rr_rebuild_after_publish(void **state)
     for (int i = 0; i < 3; i++)
         pick_id(p, 0, NULL);
     int err = 0;
-    struct rw_backend *d = rw_pool_add_backend(p, "d", NULL, 0, 2, &err);
+    struct rw_backend *d =
+        rw_pool_add_backend(p, &(struct rw_server_def){.name = "d", .weight = 2}, &err);
     assert_non_null(d);
     struct rw_backend *list[] = {p->backends[2], d, p->backends[0]}; /* c=1 d=2 a=5 */
     assert_int_equal(rw_pool_publish(p, list, 3), 0);
@@ -299,12 +293,36 @@ static void rr_publish_grows_pool(void **state)
     struct rw_backend *list[40];
     int err = 0;
     for (uint32_t i = 0; i < 40; i++)
-        list[i] = i < 10 ? p->backends[i] : rw_pool_add_backend(p, NULL, NULL, 0, w[i], &err);
+        list[i] = i < 10 ? p->backends[i]
+                         : rw_pool_add_backend(p, &(struct rw_server_def){.weight = w[i]}, &err);
     assert_int_equal(err, 0);
     assert_int_equal(rw_pool_publish(p, list, 40), 0);
     int64_t cw[40] = {0};
     for (int i = 0; i < 500; i++)
         assert_int_equal(pick_id(p, 0, NULL), t_ref_pick(cw, w, 40));
+    rw_pool_free(p);
+}
+
+/* A server at max_conns loses its turns (the cycle goes on without it) and gets them
+ * back once a slot frees up; the pick is never stuck on one other server. */
+static void rr_full_server_loses_turns(void **state)
+{
+    static const uint32_t w[] = {5, 1, 1};
+    static const uint32_t mc[] = {1, 0, 0};
+    struct rw_pool *p = t_pool_ex("round_robin", NULL, w, mc, NULL, 3, 1);
+    struct rw_backend *h = t_pick_hold(p, 0, NULL);
+    assert_int_equal(h->id, 0);
+    uint32_t hits[3] = {0};
+    for (int i = 0; i < 40; i++)
+        hits[t_pick_rel(p, 0, NULL)]++;
+    assert_int_equal(hits[0], 0);
+    assert_int_equal(hits[1], 20);
+    assert_int_equal(hits[2], 20);
+    rw_pool_release(p, 0, h, 0, true);
+    memset(hits, 0, sizeof(hits));
+    for (int i = 0; i < 70; i++)
+        hits[t_pick_rel(p, 0, NULL)]++;
+    assert_int_equal(hits[0], 50);
     rw_pool_free(p);
 }
 
@@ -324,6 +342,7 @@ int test_rr_run(void)
         cmocka_unit_test(rr_all_unusable_is_null),
         cmocka_unit_test(rr_rebuild_after_publish),
         cmocka_unit_test(rr_publish_grows_pool),
+        cmocka_unit_test(rr_full_server_loses_turns),
     };
     return cmocka_run_group_tests_name("balancers/rr", t, NULL, NULL);
 }
