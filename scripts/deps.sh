@@ -12,10 +12,18 @@ PKGS=(
   libcmocka-dev
   libpcre2-dev
   liburcu-dev
+  libwolfssl-dev    # AEAD for sticky-session tokens (later: TLS)
   clang             # libFuzzer targets
   libclang-rt-14-dev  # fuzzer and sanitizer runtimes for clang-14
   python3           # integration tests and demo origins
   curl
+  wrk               # bench/run: HTTP load generator
+  nghttp2-client    # bench/run: h2load
+  nginx             # bench/run: anchor proxy
+  haproxy           # bench/run: anchor proxy
+  gnuplot-nox       # bench/run: result plot (PNG)
+  procps            # bench/run: ps/pgrep when reading results by hand
+  openssl           # bench/run: ECDSA P-256 test certificate
 )
 
 installed() {
