@@ -80,6 +80,13 @@ bool rw__cfg_get_bool(struct rw__cfg_ctx *c, const json_t *parent, const char *k
 /* One of the NULL-terminated choices; *out gets an owned copy (the old value is freed). */
 bool rw__cfg_get_enum(struct rw__cfg_ctx *c, const json_t *parent, const char *key,
                       const char *const *choices, char **out);
+/* One of the NULL-terminated choices (nocase: compared case-insensitively); *idx gets
+ * its index. */
+bool rw__cfg_get_choice(struct rw__cfg_ctx *c, const json_t *parent, const char *key,
+                        const char *const *choices, bool nocase, unsigned *idx);
+/* JSON number (integer or real) in lo..hi; lo_open excludes lo itself. */
+bool rw__cfg_get_number(struct rw__cfg_ctx *c, const json_t *parent, const char *key, double lo,
+                        double hi, bool lo_open, double *out);
 /* String passing check (NULL: any string); *out gets an owned copy (old value freed). */
 bool rw__cfg_get_str(struct rw__cfg_ctx *c, const json_t *parent, const char *key,
                      rw__cfg_check_fn *check, char **out);
@@ -93,18 +100,29 @@ bool rw__cfg_get_size(struct rw__cfg_ctx *c, const json_t *parent, const char *k
 bool rw__cfg_get_addr(struct rw__cfg_ctx *c, const json_t *parent, const char *key, char **text,
                       struct sockaddr_storage *addr, socklen_t *len);
 
+/* A required key: false when obj has no key (reported at the key's own path as
+ * "required key is missing", with " (hint)" when hint is not NULL). */
+bool rw__cfg_require(struct rw__cfg_ctx *c, const json_t *obj, const char *key, const char *hint);
+/* parent[key] as an object with only `keys`; NULL when absent or wrong (reported).
+ * On success the path has entered key: leave with *mark. */
+const json_t *rw__cfg_enter_obj(struct rw__cfg_ctx *c, const json_t *parent, const char *key,
+                                const char *const *keys, size_t *mark);
+
 /* ---- units.c: syntax checks (NULL = fine, else what was expected) ---- */
 
 /* Parse an address, giving the reason on failure. */
 int rw__cfg_parse_addr(const char *s, struct sockaddr_storage *addr, socklen_t *len,
                        const char **why);
-const char *rw__cfg_check_token(const char *s);      /* RFC 9110 token, non-empty */
-const char *rw__cfg_check_hdr_value(const char *s);  /* no control characters but HTAB */
-const char *rw__cfg_check_path(const char *s);       /* "/..." without controls, space, ? or # */
-const char *rw__cfg_check_host(const char *s);       /* DNS name or IP literal, no wildcard */
-const char *rw__cfg_check_host_match(const char *s); /* same, or "*.<name>" */
-const char *rw__cfg_check_host_port(const char *s);  /* host with an optional ":port" */
-const char *rw__cfg_check_name(const char *s);       /* non-empty, no control characters */
+const char *rw__cfg_check_token(const char *s);       /* RFC 9110 token, non-empty */
+const char *rw__cfg_check_hdr_value(const char *s);   /* no control characters but HTAB */
+const char *rw__cfg_check_path(const char *s);        /* "/..." without controls, space, ? or # */
+const char *rw__cfg_check_host(const char *s);        /* DNS name or IP literal, no wildcard */
+const char *rw__cfg_check_host_match(const char *s);  /* same, or "*.<name>" */
+const char *rw__cfg_check_host_port(const char *s);   /* host with an optional ":port" */
+const char *rw__cfg_check_name(const char *s);        /* non-empty, no control characters */
+const char *rw__cfg_check_cookie_name(const char *s); /* non-empty, no ; = & space or CTLs */
+const char *rw__cfg_check_cookie_path(const char *s); /* "/..." without ';' or CTLs */
+const char *rw__cfg_check_file(const char *s);        /* non-empty file name, no CTLs */
 void rw__cfg_lower(char *s);
 
 /* ---- route.c ---- */
@@ -113,6 +131,15 @@ void rw__cfg_lower(char *s);
  * resolved against cfg->upstreams; upstreams_known says whether that list is usable. */
 void rw__cfg_load_route(struct rw__cfg_ctx *c, const json_t *jr, struct rw_cfg *cfg,
                         bool upstreams_known, struct rw_cfg_route *r);
+
+/* ---- upstream.c, sticky.c ---- */
+
+/* Parse upstream `name` (at the current path, which names it) into up. */
+void rw__cfg_load_upstream(struct rw__cfg_ctx *c, const char *name, const json_t *ju,
+                           struct rw_cfg_upstream *up);
+/* Parse ju["sticky"] into st; defaults are applied whether it is present or not, and ju
+ * may be NULL (defaults only). */
+void rw__cfg_load_sticky(struct rw__cfg_ctx *c, const json_t *ju, struct rw_cfg_sticky *st);
 
 /* ---- free.c ---- */
 void rw__cfg_free_route(struct rw_cfg_route *r);

@@ -69,6 +69,11 @@ static void free_upstream(struct rw_cfg_upstream *u)
         free(u->servers[i].address);
     }
     free(u->servers);
+    free(u->hash.key_name);
+    free(u->sticky.name);
+    free(u->sticky.cookie);
+    free(u->sticky.path);
+    free(u->sticky.key_file);
 }
 
 void rw_cfg_free(struct rw_cfg *cfg)

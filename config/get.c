@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 const json_t *rw__cfg_get_obj(struct rw__cfg_ctx *c, const json_t *parent, const char *key)
 {
@@ -76,28 +77,51 @@ static void get_replace(char **out, const char *s)
     *out = rw__cfg_xstrdup(s);
 }
 
-bool rw__cfg_get_enum(struct rw__cfg_ctx *c, const json_t *parent, const char *key,
-                      const char *const *choices, char **out)
+/* "\"a\", \"b\", \"c\"" into buf. */
+static void get_choice_list(const char *const *choices, char *buf, size_t n)
+{
+    size_t o = 0;
+
+    buf[0] = '\0';
+    for (size_t i = 0; choices[i] && o < n; i++)
+        o += (size_t)snprintf(buf + o, n - o, "%s\"%s\"", i ? ", " : "", choices[i]);
+}
+
+bool rw__cfg_get_choice(struct rw__cfg_ctx *c, const json_t *parent, const char *key,
+                        const char *const *choices, bool nocase, unsigned *idx)
 {
     const json_t *v = json_object_get(parent, key);
     char list[256];
-    size_t o = 0, mark;
+    size_t mark;
 
     if (!v)
         return true;
-    for (size_t i = 0; json_is_string(v) && choices[i]; i++) {
-        if (strcmp(json_string_value(v), choices[i]) == 0) {
-            get_replace(out, choices[i]);
+    for (unsigned i = 0; json_is_string(v) && choices[i]; i++) {
+        const char *s = json_string_value(v);
+
+        if (nocase ? strcasecmp(s, choices[i]) == 0 : strcmp(s, choices[i]) == 0) {
+            *idx = i;
             return true;
         }
     }
-    list[0] = '\0';
-    for (size_t i = 0; choices[i] && o < sizeof(list); i++)
-        o += (size_t)snprintf(list + o, sizeof(list) - o, "%s\"%s\"", i ? ", " : "", choices[i]);
+    get_choice_list(choices, list, sizeof(list));
     mark = rw__cfg_enter_key(c, key);
-    rw__cfg_err_got(c, v, "must be one of %s", list);
+    rw__cfg_err_got(c, v, "must be one of %s%s", list, nocase ? " (any case)" : "");
     rw__cfg_leave(c, mark);
     return false;
+}
+
+bool rw__cfg_get_enum(struct rw__cfg_ctx *c, const json_t *parent, const char *key,
+                      const char *const *choices, char **out)
+{
+    unsigned i = 0;
+
+    if (!json_object_get(parent, key))
+        return true;
+    if (!rw__cfg_get_choice(c, parent, key, choices, false, &i))
+        return false;
+    get_replace(out, choices[i]);
+    return true;
 }
 
 bool rw__cfg_get_str(struct rw__cfg_ctx *c, const json_t *parent, const char *key,
@@ -214,4 +238,54 @@ bool rw__cfg_get_addr(struct rw__cfg_ctx *c, const json_t *parent, const char *k
     rw__cfg_err_got(c, v, "%s", why);
     rw__cfg_leave(c, mark);
     return false;
+}
+
+bool rw__cfg_get_number(struct rw__cfg_ctx *c, const json_t *parent, const char *key, double lo,
+                        double hi, bool lo_open, double *out)
+{
+    const json_t *v = json_object_get(parent, key);
+    double d;
+    size_t mark;
+
+    if (!v)
+        return true;
+    d = json_number_value(v);
+    if (json_is_number(v) && (lo_open ? d > lo : d >= lo) && d <= hi) {
+        *out = d;
+        return true;
+    }
+    mark = rw__cfg_enter_key(c, key);
+    if (lo_open)
+        rw__cfg_err_got(c, v, "must be a number greater than %g and at most %g", lo, hi);
+    else
+        rw__cfg_err_got(c, v, "must be a number %g..%g", lo, hi);
+    rw__cfg_leave(c, mark);
+    return false;
+}
+
+bool rw__cfg_require(struct rw__cfg_ctx *c, const json_t *obj, const char *key, const char *hint)
+{
+    size_t mark;
+
+    if (json_object_get(obj, key))
+        return true;
+    mark = rw__cfg_enter_key(c, key);
+    if (hint)
+        rw__cfg_err(c, "required key is missing (%s)", hint);
+    else
+        rw__cfg_err(c, "required key is missing");
+    rw__cfg_leave(c, mark);
+    return false;
+}
+
+const json_t *rw__cfg_enter_obj(struct rw__cfg_ctx *c, const json_t *parent, const char *key,
+                                const char *const *keys, size_t *mark)
+{
+    const json_t *o = rw__cfg_get_obj(c, parent, key);
+
+    if (!o)
+        return NULL;
+    *mark = rw__cfg_enter_key(c, key);
+    rw__cfg_check_keys(c, o, keys);
+    return o;
 }

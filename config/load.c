@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Loading: read the file, parse JSON, walk the top level, listeners and upstreams. */
+/* Loading: read the file, parse JSON, walk the top level, listeners and the upstream list. */
 #include "config/config.h"
 
 #include <errno.h>
@@ -32,12 +32,6 @@ static const char *const client_timeout_keys[] = {
     NULL,
 };
 static const char *const listener_keys[] = {"name", "address", "routes", NULL};
-static const char *const upstream_keys[] = {
-    "balance", "servers", "timeouts", "keepalive", "retries", NULL,
-};
-static const char *const server_keys[] = {"name", "address", "weight", NULL};
-static const char *const up_timeout_keys[] = {"connect", "response", "read", NULL};
-static const char *const keepalive_keys[] = {"max_idle", "idle_timeout", NULL};
 static const char *const io_backends[] = {"auto", "io_uring", "epoll", NULL};
 static const char *const log_levels[] = {"error", "warn", "info", "debug", NULL};
 
@@ -59,24 +53,10 @@ static void load_defaults(struct rw_cfg *cfg)
     cfg->client_idle_timeout_ms = 75 * 1000;
 }
 
-/* parent[key] as an object with only `keys`; NULL when absent or wrong (reported).
- * On success the path has entered key: leave with *mark. */
-static const json_t *load_enter_obj(struct rw__cfg_ctx *c, const json_t *parent, const char *key,
-                                    const char *const *keys, size_t *mark)
-{
-    const json_t *o = rw__cfg_get_obj(c, parent, key);
-
-    if (!o)
-        return NULL;
-    *mark = rw__cfg_enter_key(c, key);
-    rw__cfg_check_keys(c, o, keys);
-    return o;
-}
-
 static void load_limits(struct rw__cfg_ctx *c, const json_t *root, struct rw_cfg *cfg)
 {
     size_t mark;
-    const json_t *o = load_enter_obj(c, root, "limits", limits_keys, &mark);
+    const json_t *o = rw__cfg_enter_obj(c, root, "limits", limits_keys, &mark);
     uint64_t rl = cfg->limit_request_line, hb = cfg->limit_header_block;
     bool ok;
 
@@ -114,141 +94,17 @@ static void load_globals(struct rw__cfg_ctx *c, const json_t *root, struct rw_cf
     rw__cfg_get_str(c, root, "server_header", rw__cfg_check_hdr_value, &cfg->server_header);
     rw__cfg_get_bool(c, root, "hide_backend_headers", &cfg->hide_backend_headers);
     rw__cfg_get_str(c, root, "via", rw__cfg_check_token, &cfg->via);
-    if ((o = load_enter_obj(c, root, "log", log_keys, &mark))) {
+    if ((o = rw__cfg_enter_obj(c, root, "log", log_keys, &mark))) {
         rw__cfg_get_enum(c, o, "level", log_levels, &cfg->log_level);
         rw__cfg_leave(c, mark);
     }
     load_limits(c, root, cfg);
-    if ((o = load_enter_obj(c, root, "timeouts", client_timeout_keys, &mark))) {
+    if ((o = rw__cfg_enter_obj(c, root, "timeouts", client_timeout_keys, &mark))) {
         rw__cfg_get_duration(c, o, "client_header", &cfg->client_header_timeout_ms);
         rw__cfg_get_duration(c, o, "client_body", &cfg->client_body_timeout_ms);
         rw__cfg_get_duration(c, o, "client_idle", &cfg->client_idle_timeout_ms);
         rw__cfg_leave(c, mark);
     }
-}
-
-/* A required key that is absent: reported at the key's own path. */
-static bool load_require(struct rw__cfg_ctx *c, const json_t *obj, const char *key)
-{
-    size_t mark;
-
-    if (json_object_get(obj, key))
-        return true;
-    mark = rw__cfg_enter_key(c, key);
-    rw__cfg_err(c, "required key is missing");
-    rw__cfg_leave(c, mark);
-    return false;
-}
-
-static void load_server(struct rw__cfg_ctx *c, const json_t *js, struct rw_cfg_server *s)
-{
-    s->weight = 1;
-    if (!json_is_object(js)) {
-        rw__cfg_err_got(c, js, "must be an object like {\"address\": \"127.0.0.1:9000\"}");
-        return;
-    }
-    rw__cfg_check_keys(c, js, server_keys);
-    if (load_require(c, js, "address"))
-        rw__cfg_get_addr(c, js, "address", &s->address, &s->addr, &s->addrlen);
-    rw__cfg_get_str(c, js, "name", rw__cfg_check_name, &s->name);
-    rw__cfg_get_u32(c, js, "weight", 1, 1000, &s->weight);
-    if (!s->name && json_is_string(json_object_get(js, "address")))
-        s->name = rw__cfg_xstrdup(json_string_value(json_object_get(js, "address")));
-}
-
-/* Server names are unique within their upstream (they key runtime state). */
-static void load_server_dups(struct rw__cfg_ctx *c, const json_t *jservers,
-                             const struct rw_cfg_upstream *up)
-{
-    for (uint32_t j = 1; j < up->nservers; j++) {
-        const json_t *js = json_array_get(jservers, j);
-        const char *key = json_object_get(js, "name") ? "name" : "address";
-
-        for (uint32_t i = 0; i < j; i++) {
-            size_t mark;
-
-            if (!up->servers[i].name || !up->servers[j].name ||
-                strcmp(up->servers[i].name, up->servers[j].name) != 0)
-                continue;
-            mark = rw__cfg_enter_key(c, "servers");
-            rw__cfg_enter_index(c, j);
-            rw__cfg_enter_key(c, key);
-            rw__cfg_err_got(c, json_object_get(js, key),
-                            "server names must be unique in an upstream (same as servers[%" PRIu32
-                            "]%s)",
-                            i, key[0] == 'a' ? "; give each server a distinct \"name\"" : "");
-            rw__cfg_leave(c, mark);
-            break;
-        }
-    }
-}
-
-static void load_upstream_servers(struct rw__cfg_ctx *c, const json_t *ju,
-                                  struct rw_cfg_upstream *up)
-{
-    const json_t *arr;
-
-    if (!load_require(c, ju, "servers"))
-        return;
-    arr = rw__cfg_get_arr(c, ju, "servers", true);
-    if (!arr)
-        return;
-    up->servers = rw__cfg_xcalloc(json_array_size(arr), sizeof(*up->servers));
-    for (size_t i = 0; i < json_array_size(arr); i++) {
-        size_t mark = rw__cfg_enter_key(c, "servers");
-
-        rw__cfg_enter_index(c, i);
-        load_server(c, json_array_get(arr, i), &up->servers[i]);
-        rw__cfg_leave(c, mark);
-        up->nservers++;
-    }
-    load_server_dups(c, arr, up);
-}
-
-static void load_upstream(struct rw__cfg_ctx *c, const char *name, const json_t *ju,
-                          struct rw_cfg_upstream *up)
-{
-    const json_t *o, *v;
-    const char *why = rw__cfg_check_name(name);
-    size_t mark;
-
-    up->name = rw__cfg_xstrdup(name);
-    up->balance = rw__cfg_xstrdup("round_robin");
-    up->connect_timeout_ms = 3 * 1000;
-    up->response_timeout_ms = 60 * 1000;
-    up->read_timeout_ms = 60 * 1000;
-    up->keepalive_max_idle = 64;
-    up->keepalive_idle_timeout_ms = 60 * 1000;
-    up->retries = 1;
-    if (why)
-        rw__cfg_err(c, "upstream names %s", why);
-    if (!json_is_object(ju)) {
-        rw__cfg_err_got(c, ju, "must be an object like {\"servers\": [...]}");
-        return;
-    }
-    rw__cfg_check_keys(c, ju, upstream_keys);
-    if ((v = json_object_get(ju, "balance")) &&
-        (!json_is_string(v) || !rw__cfg_balance_known(json_string_value(v)))) {
-        mark = rw__cfg_enter_key(c, "balance");
-        rw__cfg_err_got(c, v, "must be one of: %s", rw__cfg_balance_names());
-        rw__cfg_leave(c, mark);
-    } else if (v) {
-        free(up->balance);
-        up->balance = rw__cfg_xstrdup(json_string_value(v));
-    }
-    load_upstream_servers(c, ju, up);
-    if ((o = load_enter_obj(c, ju, "timeouts", up_timeout_keys, &mark))) {
-        rw__cfg_get_duration(c, o, "connect", &up->connect_timeout_ms);
-        rw__cfg_get_duration(c, o, "response", &up->response_timeout_ms);
-        rw__cfg_get_duration(c, o, "read", &up->read_timeout_ms);
-        rw__cfg_leave(c, mark);
-    }
-    if ((o = load_enter_obj(c, ju, "keepalive", keepalive_keys, &mark))) {
-        rw__cfg_get_u32(c, o, "max_idle", 0, 100000, &up->keepalive_max_idle);
-        rw__cfg_get_duration(c, o, "idle_timeout", &up->keepalive_idle_timeout_ms);
-        rw__cfg_leave(c, mark);
-    }
-    rw__cfg_get_u32(c, ju, "retries", 0, 10, &up->retries);
 }
 
 /* Returns whether route "upstream" names can be checked against cfg->upstreams. */
@@ -270,7 +126,7 @@ static bool load_upstreams(struct rw__cfg_ctx *c, const json_t *root, struct rw_
 
         rw__cfg_enter_key(c, name);
         up->index = cfg->nupstreams++;
-        load_upstream(c, name, ju, up);
+        rw__cfg_load_upstream(c, name, ju, up);
         rw__cfg_leave(c, mark);
     }
     return true;
@@ -321,12 +177,13 @@ static void load_listener(struct rw__cfg_ctx *c, const json_t *jl, struct rw_cfg
         return;
     }
     rw__cfg_check_keys(c, jl, listener_keys);
-    if (load_require(c, jl, "address"))
+    if (rw__cfg_require(c, jl, "address", NULL))
         rw__cfg_get_addr(c, jl, "address", &l->address, &l->addr, &l->addrlen);
     rw__cfg_get_str(c, jl, "name", rw__cfg_check_name, &l->name);
     if (!l->name && json_is_string(json_object_get(jl, "address")))
         l->name = rw__cfg_xstrdup(json_string_value(json_object_get(jl, "address")));
-    if (!load_require(c, jl, "routes") || !(routes = rw__cfg_get_arr(c, jl, "routes", true)))
+    if (!rw__cfg_require(c, jl, "routes", NULL) ||
+        !(routes = rw__cfg_get_arr(c, jl, "routes", true)))
         return;
     l->routes = rw__cfg_xcalloc(json_array_size(routes), sizeof(*l->routes));
     for (size_t i = 0; i < json_array_size(routes); i++) {

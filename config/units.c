@@ -343,6 +343,43 @@ const char *rw__cfg_check_name(const char *s)
     return NULL;
 }
 
+static bool units_ctl(unsigned char ch)
+{
+    return ch < 0x20 || ch == 0x7f;
+}
+
+const char *rw__cfg_check_cookie_name(const char *s)
+{
+    if (!*s)
+        return "must not be empty";
+    for (; *s; s++)
+        if (units_ctl((unsigned char)*s) || strchr(";=& \t", *s))
+            return "must not contain ';', '=', '&', spaces or control characters";
+    return NULL;
+}
+
+const char *rw__cfg_check_cookie_path(const char *s)
+{
+    if (s[0] != '/')
+        return "must start with '/'";
+    for (; *s; s++)
+        if (units_ctl((unsigned char)*s) || *s == ';')
+            return "must not contain ';' or control characters";
+    return NULL;
+}
+
+const char *rw__cfg_check_file(const char *s)
+{
+    if (!*s)
+        return "must not be empty";
+    if (strlen(s) >= 4096)
+        return "must be shorter than 4096 bytes";
+    for (; *s; s++)
+        if (units_ctl((unsigned char)*s))
+            return "must not contain control characters";
+    return NULL;
+}
+
 void rw__cfg_lower(char *s)
 {
     for (; *s; s++)

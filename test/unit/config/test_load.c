@@ -74,8 +74,23 @@ static void full_upstreams(const struct rw_cfg *cfg)
     assert_int_equal(api->read_timeout_ms, 60000);
     assert_int_equal(api->keepalive_max_idle, 64);
     assert_int_equal(api->keepalive_idle_timeout_ms, 60000);
-    assert_int_equal(api->retries, 1);
+    assert_int_equal(api->servers[0].max_conns, 100);
+    assert_false(api->servers[0].backup);
+    assert_int_equal(api->servers[1].max_conns, 0);
+    assert_true(api->servers[1].backup);
+    assert_int_equal(api->slow_start_ms, 30000);
+    assert_int_equal(api->sticky.mode, RW_STICKY_COOKIE);
+    assert_string_equal(api->sticky.name, "rw_s");
+    assert_int_equal(api->sticky.secure, 1);
+    assert_int_equal(api->sticky.same_site, RW_SAME_SITE_STRICT);
+    assert_int_equal(api->queue_size, 512);
+    assert_int_equal(api->queue_timeout_ms, 2000);
+    assert_int_equal(api->retries, 2);
+    assert_int_equal(api->retry_on, RW_RETRY_CONNECT_FAILURE | RW_RETRY_503);
+    assert_true(api->retry_budget == 0.1);
     assert_string_equal(cfg->upstreams[1].name, "web");
+    assert_int_equal(cfg->upstreams[1].sticky.mode, RW_STICKY_NONE);
+    assert_int_equal(cfg->upstreams[1].queue_size, 0);
     assert_int_equal(cfg->upstreams[1].index, 1);
 }
 
@@ -314,7 +329,7 @@ static const struct bad {
     {"{'upstreams': {'a': {'servers': [{'address': '*:1'}], 'keepalive': {'max_idle': 100001}}},"
      " " TCFG_MIN "}",
      "$.upstreams.a.keepalive.max_idle: must be an integer 0..100000, got 100001"},
-    {"{'upstreams': {'a': {'servers': [{'address': '*:1'}], 'balance': 'random'}}, " TCFG_MIN "}",
+    {"{'upstreams': {'a': {'servers': [{'address': '*:1'}], 'balance': 'fastest'}}, " TCFG_MIN "}",
      "$.upstreams.a.balance: must be one of: "},
     /* duplicates */
     {"{'listeners': [{'name': 'w', 'address': '*:1', 'routes': [{'respond': {}}]},"
@@ -406,6 +421,44 @@ static void unreadable_file(void **state)
     rw_cfg_errs_clear(&errs);
 }
 
+static const struct rw_cfg_upstream *find_up(const struct rw_cfg *cfg, const char *name)
+{
+    for (uint32_t i = 0; i < cfg->nupstreams; i++)
+        if (strcmp(cfg->upstreams[i].name, name) == 0)
+            return &cfg->upstreams[i];
+    fail_msg("no upstream %s", name);
+    return NULL;
+}
+
+/* The issue-3 keys of examples/reference.json reach their fields. */
+static void reference_upstreams(const struct rw_cfg *cfg)
+{
+    const struct rw_cfg_upstream *api = find_up(cfg, "api");
+    const struct rw_cfg_upstream *ses = find_up(cfg, "sessions");
+    const struct rw_cfg_upstream *pin = find_up(cfg, "pinned");
+
+    assert_int_equal(api->servers[0].max_conns, 200);
+    assert_true(api->servers[2].backup);
+    assert_int_equal(api->sticky.mode, RW_STICKY_COOKIE);
+    assert_string_equal(api->sticky.key_file, "/etc/ringwall/sticky.key");
+    assert_int_equal(api->queue_size, 1024);
+    assert_int_equal(api->retries, 2);
+    assert_int_equal(api->retry_on, 0x3f);
+    assert_string_equal(ses->balance, "hash");
+    assert_int_equal(ses->hash.key, RW_HASH_KEY_COOKIE);
+    assert_string_equal(ses->hash.key_name, "JSESSIONID");
+    assert_true(ses->hash.balance_factor == 1.25);
+    assert_int_equal(ses->sticky.mode, RW_STICKY_LEARN);
+    assert_string_equal(ses->sticky.cookie, "JSESSIONID");
+    assert_string_equal(pin->balance, "ip_hash");
+    assert_int_equal(pin->hash.key, RW_HASH_KEY_CLIENT_IP);
+    assert_int_equal(pin->hash.method, RW_HASH_RING);
+    assert_int_equal(pin->hash.ipv4_mask, 24);
+    assert_int_equal(pin->sticky.mode, RW_STICKY_IP);
+    assert_int_equal(pin->sticky.table_size, 4096);
+    assert_string_equal(find_up(cfg, "web")->balance, "least_conn");
+}
+
 static void examples_load(void **state)
 {
     struct rw_cfg *cfg = load_path(SRC "examples/quickstart.json");
@@ -421,8 +474,10 @@ static void examples_load(void **state)
     assert_int_equal(l->routes[1].upstream->nservers, 2);
     assert_string_equal(l->routes[1].response_headers.add[0].name, "x-served-by");
     rw_cfg_free(cfg);
+    /* Needs balancers/ to know "hash", "ip_hash" and "least_conn". */
     cfg = load_path(SRC "examples/reference.json");
     assert_true(cfg->nlisteners >= 1);
+    reference_upstreams(cfg);
     rw_cfg_free(cfg);
 }
 

@@ -77,5 +77,7 @@ int main(void)
     fails += test_errs_group();
     fails += test_load_group();
     fails += test_route_group();
+    fails += test_upstream_group();
+    fails += test_sticky_group();
     return fails ? 1 : 0;
 }

@@ -250,13 +250,48 @@ static void syntax_checks(void **state)
     assert_non_null(rw__cfg_check_host_port("[::1]x"));
 }
 
+static void cookie_and_file_checks(void **state)
+{
+    char longname[4100];
+
+    assert_null(rw__cfg_check_cookie_name("JSESSIONID"));
+    assert_null(rw__cfg_check_cookie_name("a.b[1]:c/d"));
+    assert_non_null(rw__cfg_check_cookie_name(""));
+    assert_non_null(rw__cfg_check_cookie_name("a=b"));
+    assert_non_null(rw__cfg_check_cookie_name("a;b"));
+    assert_non_null(rw__cfg_check_cookie_name("a&b"));
+    assert_non_null(rw__cfg_check_cookie_name("a b"));
+    assert_non_null(rw__cfg_check_cookie_name("a\tb"));
+    assert_non_null(rw__cfg_check_cookie_name("a\x7f"));
+    assert_null(rw__cfg_check_cookie_path("/"));
+    assert_null(rw__cfg_check_cookie_path("/a b/c=d"));
+    assert_string_equal(rw__cfg_check_cookie_path(""), "must start with '/'");
+    assert_string_equal(rw__cfg_check_cookie_path("a/"), "must start with '/'");
+    assert_non_null(rw__cfg_check_cookie_path("/a;b"));
+    assert_non_null(rw__cfg_check_cookie_path("/a\r\n"));
+    assert_null(rw__cfg_check_file("/etc/ringwall/key"));
+    assert_null(rw__cfg_check_file("relative key"));
+    assert_non_null(rw__cfg_check_file(""));
+    assert_non_null(rw__cfg_check_file("/k\n"));
+    memset(longname, 'k', sizeof(longname) - 1);
+    longname[sizeof(longname) - 1] = '\0';
+    assert_string_equal(rw__cfg_check_file(longname), "must be shorter than 4096 bytes");
+    longname[4095] = '\0';
+    assert_null(rw__cfg_check_file(longname));
+}
+
 int test_units_group(void)
 {
     const struct CMUnitTest t[] = {
-        cmocka_unit_test(durations_valid), cmocka_unit_test(durations_invalid),
-        cmocka_unit_test(sizes_valid),     cmocka_unit_test(sizes_invalid),
-        cmocka_unit_test(addrs_valid),     cmocka_unit_test(addrs_invalid),
-        cmocka_unit_test(addr_reasons),    cmocka_unit_test(syntax_checks),
+        cmocka_unit_test(durations_valid),
+        cmocka_unit_test(durations_invalid),
+        cmocka_unit_test(sizes_valid),
+        cmocka_unit_test(sizes_invalid),
+        cmocka_unit_test(addrs_valid),
+        cmocka_unit_test(addrs_invalid),
+        cmocka_unit_test(addr_reasons),
+        cmocka_unit_test(syntax_checks),
+        cmocka_unit_test(cookie_and_file_checks),
     };
     return cmocka_run_group_tests_name("config/units", t, NULL, NULL);
 }
