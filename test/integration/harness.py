@@ -89,6 +89,47 @@ def dead_port():
     return free_port()
 
 
+class Blackhole:
+    """A loopback listener whose accept queue is full, so new SYNs are dropped and a
+    connect() to it hangs (neither accepted nor refused) until the caller gives up.
+
+    listen(0) leaves room for one queued connection; that one is filled and a second
+    connect is left retransmitting its SYN. .works is False if the kernel still completed
+    a probe connect (the caller should skip: the trick does not hold on this host)."""
+
+    def __init__(self, host="127.0.0.1"):
+        self.host = host
+        self.ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.ls.bind((host, 0))
+        self.ls.listen(0)
+        self.port = self.ls.getsockname()[1]
+        self.fill = []
+        for _ in range(2):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.setblocking(False)
+            s.connect_ex((host, self.port))
+            self.fill.append(s)
+            time.sleep(0.05)
+        probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        probe.settimeout(0.3)
+        try:
+            probe.connect((host, self.port))
+            self.works = False
+        except OSError:
+            self.works = True
+        finally:
+            probe.close()
+
+    @property
+    def address(self):
+        return "%s:%d" % (self.host, self.port)
+
+    def close(self):
+        for s in self.fill:
+            s.close()
+        self.ls.close()
+
+
 def wait_port(host, port, timeout=10.0, proc=None, what="server"):
     """Wait until host:port accepts a TCP connection; fail early if proc exits."""
     fam = socket.AF_INET6 if ":" in host else socket.AF_INET

@@ -17,6 +17,9 @@ Endpoints (the path decides; anything unknown answers like "/"):
   /slow-head/<ms>        sleep, then answer
   /slow-body/<ms>        head now (CL 11), body after the delay
   /die-mid-body          CL 1000, 100 bytes, close
+  /bad-framing/<kind>    ambiguous response framing, body "SMUGGLED-BODY", then close;
+                         kind: cl-te, te-cl (CL 13 and TE chunked, either order),
+                         cl-cl (CL 13 and CL 5), cl-list (CL "13, 5")
   /head-info             CL 1234 (HEAD: no body)
   /304, /204             no body
   /1xx                   103 Early Hints, then 200
@@ -272,6 +275,16 @@ class Origin:
             sock.sendall(self.head(200, "OK", [("Content-Length", "11")], keep))
             time.sleep(int(seg[2]) / 1000.0)
             sock.sendall(b"slow body\n\n")
+        elif len(seg) == 3 and seg[1] == "bad-framing":
+            body = b"SMUGGLED-BODY"
+            kind = seg[2]
+            cl, te = ("Content-Length", "13"), ("Transfer-Encoding", "chunked")
+            hdrs = {"cl-te": [cl, te], "te-cl": [te, cl], "cl-cl": [cl, ("Content-Length", "5")],
+                    "cl-list": [("Content-Length", "13, 5")]}[kind]
+            if kind in ("cl-te", "te-cl"):
+                body = b"d\r\n" + body + b"\r\n0\r\n\r\n"
+            sock.sendall(self.head(200, "OK", [("X-Origin", self.name)] + hdrs, True) + body)
+            return False
         elif path == "/die-mid-body":
             sock.sendall(self.head(200, "OK", [("Content-Length", "1000")], True))
             sock.sendall(pattern_bytes(0, 100))

@@ -206,6 +206,42 @@ class BodiesTest(h.ProxyCase):
         self.assertEqual(r.json()["len"], n)
         self.assertEqual(r.json()["sha256"], h.pattern_sha256(n))
 
+    def test_expect_100_continue_chunked(self):
+        n = 100000
+        with h.RawConn(self.port) as c:
+            c.send(b"POST /upload HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\n"
+                   b"Transfer-Encoding: chunked\r\n\r\n")
+            c.sock.settimeout(5)
+            _, status, _, _, _ = c.read_head()
+            self.assertEqual(status, 100, "expected 100 Continue before sending the body")
+            send_pattern(c.sock, n, chunked=True)
+            r = c.read_response()
+            self.assertEqual(r.status, 200)
+            self.assertEqual(r.json()["len"], n)
+            self.assertEqual(r.json()["sha256"], h.pattern_sha256(n))
+            # exactly one interim response: nothing stray before the next exchange
+            c.send(h.build_request("GET", "/echo?after"))
+            r2 = c.read_response()
+            self.assertEqual(r2.interim, [])
+            self.assertEqual(r2.json()["target"], "/echo?after")
+
+    def test_expect_100_continue_body_sent_at_once(self):
+        """A client that does not wait for 100 Continue still gets its body through, and
+        any 100 it gets precedes the final response."""
+        body = b"no waiting " * 500
+        with h.RawConn(self.port) as c:
+            c.send(h.build_request("POST", "/upload", headers=[("Expect", "100-continue")],
+                                   body=body))
+            r = c.read_response()
+            self.assertEqual(r.status, 200)
+            self.assertEqual([st for st, _ in r.interim], [100] * len(r.interim))
+            self.assertLessEqual(len(r.interim), 1)
+            self.assertEqual(r.json()["sha256"], hashlib.sha256(body).hexdigest())
+            c.send(h.build_request("GET", "/echo?after"))
+            r2 = c.read_response()
+            self.assertEqual(r2.interim, [])
+            self.assertEqual(r2.json()["target"], "/echo?after")
+
     def test_status_passthrough(self):
         for code in (201, 404, 418, 500, 503):
             r = self.req("GET", "/status/%d" % code)

@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: MIT
-# Upstream errors: retry after connect refusal, 502, 504, death mid-body, leak-free pages.
+# Upstream errors: retry after connect refusal, 502 (also for ambiguous response framing), 504,
+# death mid-body, leak-free pages.
 import time
 import unittest
 
@@ -79,6 +80,25 @@ class UpstreamErrorTest(h.ProxyCase):
                              % (r.framing, r.body_len))
             self.assertLess(r.body_len, 1000)
             self.assertTrue(c.eof or c.is_closed(3))
+
+    def test_bad_response_framing_502(self):
+        """CL with TE, or two different Content-Lengths, from the origin: 502, and none of
+        the ambiguous body reaches the client."""
+        for kind in ("cl-te", "te-cl", "cl-cl", "cl-list"):
+            with self.subTest(kind), h.RawConn(self.port) as c:
+                c.send(h.build_request("GET", "/bad-framing/" + kind))
+                r = c.read_response()
+                self.assertEqual(r.status, 502, "%s: %r" % (kind, r))
+                self.assertTrue(r.complete)
+                self.assert_no_leak(r)
+                closed = c.is_closed(0.1)
+                self.assertNotIn(b"SMUGGLED", r.raw_head + r.body + c.buf,
+                                 "%s: ambiguous body relayed" % kind)
+                if not closed:
+                    c.send(h.build_request("GET", "/"))
+                    r2 = c.read_response()
+                    self.assertEqual(r2.status, 200, kind)
+                    self.assertEqual(r2.body, b"hello from live\n")
 
     def test_backend_headers_hidden_in_errors(self):
         r = self.req("GET", "/dead/server-header")

@@ -1,5 +1,7 @@
 # SPDX-License-Identifier: MIT
-# Proxying basics: GET through, keep-alive reuse on both sides, HTTP/1.0, pipelining, WRR.
+# Proxying basics: GET through, keep-alive reuse on both sides, HTTP/1.0 (keep-alive too),
+# pipelining (with bodies), WRR.
+import hashlib
 import unittest
 
 import harness as h
@@ -74,6 +76,69 @@ class BasicProxyTest(h.ProxyCase):
         self.assertEqual(r2.json()["body_len"], 1000)
         self.assertEqual(r3.body, b"slow head\n")
         self.assertEqual(r4.json()["target"], "/echo?n=4")
+
+    def test_pipelined_with_bodies(self):
+        """GET, POST with Content-Length, POST chunked (several chunks), all in one send."""
+        cl_body = bytes(range(256)) * 40
+        ch_body = b"chunked-" * 3000
+        pieces = (ch_body[:1], ch_body[1:4097], ch_body[4097:])
+        chunked = b"".join(b"%x\r\n%s\r\n" % (len(x), x) for x in pieces) + b"0\r\n\r\n"
+        data = (h.build_request("GET", "/echo?n=1")
+                + h.build_request("POST", "/upload", body=cl_body)
+                + b"POST /upload HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+                + chunked)
+        with h.RawConn(self.port) as c:
+            c.send(data)
+            r1 = c.read_response()
+            r2 = c.read_response()
+            r3 = c.read_response()
+            self.assertEqual(r1.status, 200)
+            self.assertEqual(r1.json()["target"], "/echo?n=1")
+            self.assertEqual(r1.json()["body_len"], 0)
+            self.assertEqual(r2.status, 200)
+            self.assertEqual(r2.json()["len"], len(cl_body))
+            self.assertEqual(r2.json()["sha256"], hashlib.sha256(cl_body).hexdigest())
+            self.assertEqual(r3.status, 200)
+            self.assertEqual(r3.json()["len"], len(ch_body))
+            self.assertEqual(r3.json()["sha256"], hashlib.sha256(ch_body).hexdigest())
+            self.assertFalse(c.is_closed(0.2), "connection closed after pipelined requests")
+            self.assertEqual(c.buf, b"", "bytes after the third response")
+
+    def test_http10_keepalive(self):
+        """HTTP/1.0 with Connection: keep-alive: several responses on one connection, each
+        saying keep-alive; a chunked origin response is de-chunked for the 1.0 client."""
+        ka = [("Connection", "keep-alive")]
+        with h.RawConn(self.port) as c:
+            for i in range(2):
+                c.send(h.build_request("GET", "/echo?ka=%d" % i, headers=ka, version="HTTP/1.0"))
+                r = c.read_response()
+                self.assertEqual(r.status, 200)
+                self.assertEqual(r.json()["target"], "/echo?ka=%d" % i)
+                self.assertEqual(r.framing, "length", "keep-alive 1.0 response needs a length")
+                self.assertIn("keep-alive", (r.header("Connection") or "").lower(), r.raw_head)
+            n = 70000
+            c.send(h.build_request("GET", "/chunked/%d" % n, headers=ka, version="HTTP/1.0"))
+            r = c.read_response()
+            self.assertEqual(r.status, 200)
+            self.assertIsNone(r.header("Transfer-Encoding"), "chunked sent to an HTTP/1.0 client")
+            self.assertTrue(r.complete)
+            self.assertEqual(r.body, b"".join(h.pattern_bytes(o, min(65536, n - o))
+                                              for o in range(0, n, 65536)))
+            if r.framing == "close":
+                self.assertTrue(c.eof)
+            else:
+                self.assertEqual(r.framing, "length")
+
+    def test_http10_chunked_origin_delimited_by_close(self):
+        n = 70000
+        r, closed = self.raw(b"GET /chunked/%d HTTP/1.0\r\nHost: a\r\n\r\n" % n)
+        self.assertEqual(r.status, 200)
+        self.assertIsNone(r.header("Transfer-Encoding"), "chunked sent to an HTTP/1.0 client")
+        self.assertEqual(r.framing, "close", r.raw_head)
+        self.assertTrue(closed)
+        self.assertEqual(r.body_len, n)
+        self.assertEqual(r.body, b"".join(h.pattern_bytes(o, min(65536, n - o))
+                                          for o in range(0, n, 65536)))
 
     def test_absolute_form_target(self):
         r = self.req("GET", "http://abs.test/echo?q=1", host="other.test")

@@ -65,6 +65,8 @@ CASES = [
     ("http/2.0", b"GET / HTTP/2.0\r\nHost: a\r\n\r\n", 505),
     ("expect other", b"POST /upload HTTP/1.1\r\nHost: a\r\nExpect: 200-ok\r\n"
                      b"Content-Length: 0\r\n\r\n", 417),
+    ("expect something-else", b"POST /upload HTTP/1.1\r\nHost: a\r\nExpect: something-else\r\n"
+                              b"Content-Length: 5\r\n\r\nhello", 417),
     ("request line too long", b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: a\r\n\r\n", 414),
     ("header block too big", R + b"".join(b"X-Big-%d: %s\r\n" % (i, b"v" * 1000)
                                           for i in range(20)) + b"\r\n", 431),
