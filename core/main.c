@@ -83,8 +83,10 @@ static void wait_signals(int sfd, struct rw_proxy *p)
     bool stopping = false;
     while (!stopping || !rw_proxy_done(p)) {
         struct pollfd pfd = {.fd = sfd, .events = POLLIN};
-        if (poll(&pfd, 1, stopping ? 100 : -1) <= 0)
+        if (poll(&pfd, 1, stopping ? 100 : 250) <= 0) {
+            rw_proxy_tick(p);
             continue;
+        }
         struct signalfd_siginfo si;
         if (read(sfd, &si, sizeof(si)) != sizeof(si))
             continue;

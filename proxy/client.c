@@ -79,6 +79,18 @@ void px_conn_accepted(struct px_worker *w, const struct px_listener_w *l, int fd
     px_conn_arm_read(c);
 }
 
+/* While proxying, the client deadline runs only while we wait on the client: a
+ * body read or a response write (client_body: between reads / writes). */
+void px_conn_deadline(struct px_conn *c)
+{
+    if (c->state != PX_C_PROXY)
+        return;
+    if (c->rd_armed || c->wr_busy)
+        c_timer(c, c->w->cfg->client_body_timeout_ms);
+    else
+        rw_timer_cancel(&c->timer);
+}
+
 void px_conn_arm_read(struct px_conn *c)
 {
     if (c->rd_armed || c->state == PX_C_CLOSING || c->eof)
@@ -90,6 +102,7 @@ void px_conn_arm_read(struct px_conn *c)
     }
     c->rd_armed = true;
     c->inflight++;
+    px_conn_deadline(c);
 }
 
 void px_conn_retry_read(struct px_conn *c)
@@ -112,6 +125,7 @@ void px_conn_send_out(struct px_conn *c, const struct iovec *iov, int n)
     }
     c->wr_busy = true;
     c->inflight++;
+    px_conn_deadline(c);
 }
 
 /* ---- closing ---- */
@@ -130,7 +144,8 @@ static void c_free(struct px_conn *c)
         c->all_next->all_pprev = c->all_pprev;
     w->nconns--;
     atomic_fetch_sub(&w->px->nconns, 1);
-    free(c);
+    c->next_wait = w->grave_c; /* callers up the stack may still look at c */
+    w->grave_c = c;
 }
 
 static void c_maybe_free(struct px_conn *c)
@@ -174,6 +189,9 @@ void px_conn_close(struct px_conn *c)
         return;
     c->state = PX_C_CLOSING;
     rw_timer_cancel(&c->timer);
+    px_queue_leave(c);
+    px_pick_release(c, 0, false);
+    px_balance_end(c);
     c_unwait(c);
     if (c->rd_armed)
         rw_io_cancel(c->w->loop, &c->rd);
@@ -226,6 +244,10 @@ static void c_reset_exchange(struct px_conn *c)
     memset(&c->req_body, 0, sizeof(c->req_body));
     memset(&c->resp_body, 0, sizeof(c->resp_body));
     px_in_drop(w, &c->rin);
+    px_pick_release(c, 0, false);
+    if (c->route)
+        px_balance_end(c);
+    c->lat_us = 0;
     c->route = NULL;
     c->xf = 0;
     c->scanned = 0;
@@ -234,7 +256,8 @@ static void c_reset_exchange(struct px_conn *c)
 
 void px_conn_exchange_done(struct px_conn *c)
 {
-    bool req_done = c->state == PX_C_LOCAL ? !(c->xf & PX_X_REQ_BODY) : (c->xf & PX_X_REQ_DONE);
+    /* the next request starts at a clean boundary only if this body was all read */
+    bool req_done = c->state == PX_C_LOCAL ? !(c->xf & PX_X_REQ_BODY) : c->req_body.done;
     c_reset_exchange(c);
     c->nreq++;
     if (!c->keep_alive || !req_done || c->w->stopping) {
@@ -276,13 +299,13 @@ static void c_on_read(struct rw_op *op, const struct rw_cqe *cqe)
     c->rd_armed = false;
     if (c->state == PX_C_CLOSING) {
         if (cqe->flags & RW_CQE_BUF)
-            rw_loop_buf_put(w->loop, cqe->bid);
+            px_buf_put(w, cqe->bid);
         c_maybe_free(c);
         return;
     }
     if (c->state == PX_C_LINGER) {
         if (cqe->flags & RW_CQE_BUF)
-            rw_loop_buf_put(w->loop, cqe->bid);
+            px_buf_put(w, cqe->bid);
         if (cqe->res == -ENOBUFS)
             px_wait_buf(w, c);
         else if (cqe->res > 0)
@@ -291,6 +314,7 @@ static void c_on_read(struct rw_op *op, const struct rw_cqe *cqe)
             px_conn_close(c);
         return;
     }
+    px_conn_deadline(c);
     if (cqe->res == -ENOBUFS) {
         px_wait_buf(w, c);
         return;
@@ -313,7 +337,7 @@ static void c_on_read(struct rw_op *op, const struct rw_cqe *cqe)
         uint32_t n = (uint32_t)cqe->res < room ? (uint32_t)cqe->res : room;
         memcpy(c->in.base + c->in.len, buf, n);
         c->in.len += n;
-        rw_loop_buf_put(w->loop, cqe->bid);
+        px_buf_put(w, cqe->bid);
     }
     if (c->state == PX_C_HEAD)
         c_parse(c);
@@ -395,6 +419,7 @@ static void c_on_write(struct rw_op *op, const struct rw_cqe *cqe)
         px_conn_close(c);
         return;
     }
+    px_conn_deadline(c);
     if (c->state == PX_C_LOCAL)
         px_conn_exchange_done(c);
     else if (c->state == PX_C_PROXY)

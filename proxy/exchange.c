@@ -2,6 +2,7 @@
 /* One request/response exchange: routing, then both directions of streaming. */
 #include <errno.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/log.h"
 #include "proxy/px.h"
@@ -66,6 +67,9 @@ void px_handle_request(struct px_conn *c, const struct rw_h1_req *req)
         return;
     }
     c->out_len = (uint32_t)n;
+    px_balance_prepare(c, req);
+    px_balance_begin(c);
+    c->fail_status = 0;
     uint8_t f = frame_of(req->h.body);
     px_body_init(&c->req_body, f, f, req->h.content_length, cfg->limit_body, !r->trailers_drop);
     if (req->expect_continue && f != PX_F_NONE && req->h.minor == 1)
@@ -82,8 +86,10 @@ void px_handle_request(struct px_conn *c, const struct rw_h1_req *req)
  * truncated response, never a complete-looking one. */
 void px_exchange_fail(struct px_conn *c, int status)
 {
+    px_queue_leave(c);
     if (c->up)
         px_up_abort(c->up);
+    px_pick_release(c, 0, false);
     if ((c->xf & PX_X_CLIENT_BYTES) || c->wr_busy) {
         px_conn_close(c);
         return;
@@ -92,6 +98,41 @@ void px_exchange_fail(struct px_conn *c, int status)
     c->rhead = NULL;
     c->rhead_len = 0;
     px_local_error(c, status, !(c->xf & PX_X_REQ_DONE));
+}
+
+static uint64_t now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+/* This attempt failed before the response reached the client: move to another
+ * server if the retry policy allows it (the request was sent, so only requests
+ * without a body of idempotent methods). true: the exchange goes on elsewhere. */
+static bool exchange_retry(struct px_conn *c, uint32_t why)
+{
+    if (!px_may_retry(c, why, true))
+        return false;
+    if (c->up)
+        px_up_abort(c->up);
+    px_attempt_failed(c);
+    c->fail_status = why == RW_RETRY_TIMEOUT ? 504 : 502;
+    c->xf &= ~(PX_X_REQ_HEAD_SENT | PX_X_REQ_DONE | PX_X_RESP_HEAD | PX_X_FRESH);
+    px_in_drop(c->w, &c->rin);
+    px_hbuf_put(c->w, c->rhead);
+    c->rhead = NULL;
+    c->rhead_len = 0;
+    px_body_free(&c->resp_body);
+    memset(&c->resp_body, 0, sizeof(c->resp_body));
+    px_up_start(c);
+    return true;
+}
+
+void px_exchange_retry_or_fail(struct px_conn *c, uint32_t why, int status)
+{
+    if (!exchange_retry(c, why))
+        px_exchange_fail(c, status);
 }
 
 /* ---- client -> upstream ---- */
@@ -108,8 +149,6 @@ void px_client_recv_body(struct px_conn *c)
         if (c->state != PX_C_PROXY)
             return;
     }
-    rw_timer_arm(rw_loop_wheel(c->w->loop), &c->timer,
-                 rw_loop_now(c->w->loop) + c->w->cfg->client_body_timeout_ms);
     px_conn_arm_read(c);
 }
 
@@ -124,6 +163,7 @@ void px_req_kick(struct px_conn *c)
     if (!(c->xf & PX_X_REQ_HEAD_SENT)) {
         iov[n++] = (struct iovec){c->out, c->out_len};
         c->xf |= PX_X_REQ_HEAD_SENT;
+        c->t_sent_us = now_us();
     }
     while (!b->done && c->in.bid != -2 && c->in.off < c->in.len && n < RW_IO_MAX_IOV) {
         uint32_t used = 0;
@@ -221,7 +261,17 @@ static void resp_head(struct px_conn *c)
             }
             continue;
         }
-        c->up->keep_alive = resp.h.keep_alive;
+        uint32_t why = resp.status == 502 ? RW_RETRY_502 : resp.status == 503 ? RW_RETRY_503
+                     : resp.status == 504 ? RW_RETRY_504 : 0;
+        if (why && exchange_retry(c, why))
+            return;
+        c->lat_us = now_us() - c->t_sent_us;
+        /* Answered before the client's body was all read: close after. Reuse the
+         * server connection only if our whole request had been queued to it. */
+        bool all_read = c->req_body.done, all_queued = all_read && c->req_body.fin_sent;
+        if (!all_read)
+            c->keep_alive = false;
+        c->up->keep_alive = resp.h.keep_alive && all_queued;
         resp_frames(c, &resp);
         c->rhead = px_hbuf_get(w);
         int hl = c->rhead ? px_head_response(c, &resp, c->rhead, w->hbuf_size) : -ENOMEM;
@@ -253,16 +303,17 @@ void px_resp_eof(struct px_conn *c, int res)
     struct px_up *u = c->up;
     if (!(c->xf & PX_X_RESP_HEAD)) {
         bool nothing = c->rin.bid == -2;
-        if (u && u->reused && nothing && c->req_body.in == PX_F_NONE && !(c->xf & PX_X_FRESH)) {
-            /* a pooled connection the server closed as we reused it: the request
-             * never reached it, so send it again on a new connection */
+        if (u && u->reused && nothing && px_replayable(c) && !(c->xf & PX_X_FRESH)) {
+            /* a pooled connection the server closed as we reused it: send the
+             * request again on a new connection (not counted as a retry) */
             px_up_abort(u);
-            c->xf = (c->xf & ~PX_X_REQ_HEAD_SENT) | PX_X_FRESH;
-            c->req_body.fin_sent = true;
+            px_pick_release(c, 0, true);
+            c->tries--;
+            c->xf = (c->xf & ~(PX_X_REQ_HEAD_SENT | PX_X_REQ_DONE)) | PX_X_FRESH;
             px_up_start(c);
             return;
         }
-        px_exchange_fail(c, 502);
+        px_exchange_retry_or_fail(c, RW_RETRY_RESET, 502);
         return;
     }
     if (c->resp_body.in == PX_F_CLOSE && res == 0) {
@@ -283,6 +334,7 @@ static void exchange_end(struct px_conn *c)
                      c->resp_body.in != PX_F_CLOSE && !u->wr_busy;
         px_up_release(u, reuse);
     }
+    px_pick_release(c, c->lat_us ? c->lat_us : 1, true);
     px_conn_exchange_done(c);
 }
 
@@ -325,15 +377,17 @@ void px_resp_kick(struct px_conn *c)
         n += px_body_finish(b, iov + n, RW_IO_MAX_IOV - n);
     if (n > 0) {
         c->xf |= PX_X_CLIENT_BYTES;
-        rw_timer_arm(rw_loop_wheel(c->w->loop), &c->timer,
-                     rw_loop_now(c->w->loop) + c->w->cfg->client_body_timeout_ms);
         px_conn_send_out(c, iov, n);
         return;
     }
     if (c->rin.bid != -2 && c->rin.off >= c->rin.len)
         px_in_drop(c->w, &c->rin);
     if (b->done && b->fin_sent) {
-        if (!(c->xf & PX_X_REQ_DONE))
+        /* our last request bytes may still be on their way (their completion can
+         * come after the response's): the exchange ends when both are done */
+        if (c->up && c->up->wr_busy)
+            return;
+        if (!c->req_body.done)
             c->keep_alive = false; /* answered before the request body ended */
         exchange_end(c);
         return;
@@ -345,7 +399,6 @@ void px_resp_kick(struct px_conn *c)
 /* A send to the client completed while proxying. */
 void px_client_sent(struct px_conn *c)
 {
-    rw_timer_cancel(&c->timer);
     if (c->rin.bid != -2 && c->rin.off >= c->rin.len)
         px_in_drop(c->w, &c->rin);
     px_resp_kick(c);

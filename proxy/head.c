@@ -269,6 +269,9 @@ int px_head_response(struct px_conn *c, const struct rw_h1_resp *resp, char *out
     }
     put_via(&h, &resp->h, cfg->via);
     put_edits(&h, &r->response_headers);
+    char cookie[512];
+    size_t cl = px_sticky_response(c, resp, cookie, sizeof(cookie));
+    put(&h, cookie, cl);
     const struct px_body *b = &c->resp_body;
     if (b->out == PX_F_LENGTH) {
         put(&h, "Content-Length: ", 16);

@@ -27,6 +27,10 @@ int rw_proxy_start(struct rw_proxy *p);
  * Returns at once; any thread. */
 void rw_proxy_stop(struct rw_proxy *p, uint32_t drain_ms);
 
+/* Periodic writer-side housekeeping (slow-start ramps), about every 250 ms, from
+ * one non-worker thread (main). */
+void rw_proxy_tick(struct rw_proxy *p);
+
 /* True once every worker has exited (after rw_proxy_stop). Any thread. */
 bool rw_proxy_done(struct rw_proxy *p);
 

@@ -19,6 +19,18 @@ struct px_worker;
 struct px_conn;
 struct px_up;
 
+/* What the request says about its server, read while its head is still parsed. */
+struct px_pick {
+    uint64_t hash;       /* hash / ip_hash key */
+    uint64_t sticky_uid; /* server named by the session, when sticky */
+    uint64_t table_key;  /* learn / ip modes: session table key */
+    uint32_t issued;     /* cookie mode: the token's issue time */
+    bool has_hash;
+    bool sticky;      /* a valid session names a server */
+    bool from_sticky; /* this attempt's server came from the session */
+    bool refresh;     /* cookie mode: re-issue to slide the idle window */
+};
+
 /* A run of received bytes: a pool buffer (bid >= 0) or heap memory (bid < 0). */
 struct px_in {
     char *base; /* borrowed: pool buffer, or owned heap buffer when bid < 0 */
@@ -65,11 +77,10 @@ struct px_up {
     bool rd_armed;
     bool wr_busy;
     bool reused;      /* taken from the idle pool */
-    bool counted;     /* counted in be->inflight */
     bool keep_alive;  /* the last response allows reuse */
     struct rw_op rd, wr, cl;
     struct rw_timer timer;
-    struct px_in hold; /* client bytes our aborted send still reads */
+    uint64_t resp_deadline; /* loop time: the response head must have come */
 };
 
 enum px_up_state {
@@ -99,6 +110,9 @@ enum {
     PX_X_REQ_BODY = 1u << 7,  /* request has a body */
     PX_X_HDR_TIMER = 1u << 8, /* client header timer runs for this head */
     PX_X_FRESH = 1u << 9,     /* retry on a new connection, not a pooled one */
+    PX_X_REQ_CUT = 1u << 10,  /* the server stopped reading the request body */
+    PX_X_RETRIED = 1u << 11,  /* counted in the upstream's active retries */
+    PX_X_ACTIVE = 1u << 12,   /* counted in the upstream's active requests */
 };
 
 /* A client connection and its current exchange. */
@@ -134,19 +148,42 @@ struct px_conn {
     uint32_t rhead_len;
     uint8_t req_method;
     uint8_t tries;
+    uint16_t fail_status;        /* the status a failed attempt calls for (502/504) */
+    bool queued;                 /* waiting in its upstream's queue */
     uint64_t tried[4];
+    struct rw_backend *be;       /* borrowed: the reserved server of this attempt, or NULL */
+    struct px_pick pick;
+    uint64_t t_sent_us;          /* request head handed to the upstream */
+    uint64_t lat_us;             /* request sent to response head */
+    uint64_t q_deadline;         /* queued: give up (503) at this loop time */
+    struct px_conn *q_next;
     struct px_body req_body;  /* client -> upstream */
     struct px_body resp_body; /* upstream -> client */
     struct sockaddr_storage peer;
     char peer_ip[48];
 };
 
-/* Per upstream, per worker: idle connections to each server. */
+/* Per upstream, per worker: idle connections to each server, the wait queue, and
+ * the retry budget. */
 struct px_upstream_w {
     struct rw_pool *pool;        /* borrowed: proxy */
     const struct rw_cfg_upstream *cfg; /* borrowed */
     struct px_up **idle;         /* owned: per server id, list head */
     uint32_t *nidle;             /* owned: per server id */
+    uint32_t nslots;             /* entries in idle/nidle */
+    struct px_conn *q_head;      /* requests waiting for a server with room */
+    struct px_conn *q_tail;
+    uint32_t active;             /* requests in progress */
+    uint32_t retrying;           /* of those, on a retry */
+};
+
+/* Per upstream, shared by the workers. */
+struct px_ups {
+    struct rw_pool *pool;           /* owned */
+    struct rw_sticky_key *key;      /* owned (or borrowed: rw_proxy.sticky_key): cookie mode */
+    bool key_borrowed;
+    struct rw_sticky_table *table;  /* owned: learn / ip modes */
+    _Atomic uint32_t queued;        /* requests waiting, all workers */
 };
 
 struct px_listener_w {
@@ -176,6 +213,9 @@ struct px_worker {
     uint32_t nups;               /* upstream connections open */
     struct px_conn *conns;       /* every client connection */
     struct px_conn *buf_waiters; /* connections waiting for pool buffers */
+    bool buf_wake;               /* a buffer came back while some waited */
+    struct px_conn *grave_c;     /* closed connections, freed after this loop turn */
+    struct px_up *grave_u;
     char **hbufs;              /* owned: free head buffers */
     uint32_t nhbufs;
     uint32_t hbuf_size;
@@ -187,6 +227,7 @@ struct px_worker {
     uint64_t date_sec;
     bool stopping;
     struct rw_timer stop_timer;
+    struct rw_timer queue_timer;
     bool has_thread;
     /* atomic, any thread */
     _Atomic bool stop_req;
@@ -198,7 +239,8 @@ struct rw_proxy {
     const struct rw_io_ops *io;    /* borrowed */
     uint32_t nworkers;
     struct px_worker *workers;     /* owned */
-    struct rw_pool **pools;        /* owned: one per upstream */
+    struct px_ups *ups;            /* owned: one per upstream */
+    struct rw_sticky_key *sticky_key; /* owned: random process key, when no key_file */
     _Atomic uint32_t nconns;       /* all workers (max_connections) */
     _Atomic uint32_t drain_ms;
 };
@@ -207,6 +249,8 @@ struct rw_proxy {
 char *px_hbuf_get(struct px_worker *w);
 void px_hbuf_put(struct px_worker *w, char *b);
 void px_in_drop(struct px_worker *w, struct px_in *in);
+void px_buf_put(struct px_worker *w, uint16_t bid);
+void px_bury(struct px_worker *w);
 int px_in_to_heap(struct px_worker *w, struct px_in *in);
 void px_wait_buf(struct px_worker *w, struct px_conn *c);
 const char *px_date(struct px_worker *w);
@@ -214,6 +258,7 @@ const char *px_date(struct px_worker *w);
 /* client.c */
 void px_conn_accepted(struct px_worker *w, const struct px_listener_w *l, int fd);
 void px_conn_arm_read(struct px_conn *c);
+void px_conn_deadline(struct px_conn *c);
 void px_conn_retry_read(struct px_conn *c);
 void px_conn_send_out(struct px_conn *c, const struct iovec *iov, int n);
 void px_conn_close(struct px_conn *c);
@@ -223,6 +268,7 @@ void px__conns_stop_all(struct px_worker *w, bool force);
 /* exchange.c */
 void px_handle_request(struct px_conn *c, const struct rw_h1_req *req);
 void px_exchange_fail(struct px_conn *c, int status);
+void px_exchange_retry_or_fail(struct px_conn *c, uint32_t why, int status);
 void px_client_recv_body(struct px_conn *c);
 void px_req_kick(struct px_conn *c);
 void px_resp_kick(struct px_conn *c);
@@ -251,6 +297,8 @@ int px_head_local(struct px_conn *c, int status, const struct rw_cfg_kv *hdrs, u
 
 /* upstream.c */
 void px_up_start(struct px_conn *c);
+void px_up_start_on(struct px_conn *c, struct rw_backend *be);
+void px_attempt_failed(struct px_conn *c);
 void px_up_send(struct px_up *u, const struct iovec *iov, int n);
 void px_up_arm_read(struct px_up *u);
 void px_up_wait_response(struct px_up *u);
@@ -258,6 +306,21 @@ void px_up_got_head(struct px_up *u);
 void px_up_release(struct px_up *u, bool reusable);
 void px_up_abort(struct px_up *u);
 void px_up_stop_worker(struct px_worker *w);
+
+/* balance.c */
+uint32_t px_now_s(void);
+bool px_cookie_value(const struct rw_h1_head *h, const char *name, const char **v, size_t *n);
+void px_balance_prepare(struct px_conn *c, const struct rw_h1_req *req);
+struct rw_backend *px_pick(struct px_conn *c, bool *full);
+void px_pick_release(struct px_conn *c, uint64_t latency_us, bool ok);
+size_t px_sticky_response(struct px_conn *c, const struct rw_h1_resp *resp, char *buf, size_t cap);
+bool px_queue_wait(struct px_conn *c);
+void px_queue_leave(struct px_conn *c);
+void px_queue_kick(struct px_worker *w, uint32_t ui);
+bool px_may_retry(struct px_conn *c, uint32_t why, bool request_sent);
+bool px_replayable(const struct px_conn *c);
+void px_balance_begin(struct px_conn *c);
+void px_balance_end(struct px_conn *c);
 
 /* body.c */
 void px_body_init(struct px_body *b, uint8_t in, uint8_t out, uint64_t len, uint64_t limit,

@@ -27,6 +27,22 @@ static void u_timer(struct px_up *u, uint32_t ms)
     rw_timer_arm(rw_loop_wheel(u->w->loop), &u->timer, rw_loop_now(u->w->loop) + ms);
 }
 
+/* A busy connection's deadline: the response head by resp_deadline once the request
+ * is sent; otherwise "read" between reads or writes while we wait on the server;
+ * none while we wait on the client. */
+static void u_deadline(struct px_up *u)
+{
+    struct px_conn *c = u->c;
+    if (u->state != PX_UP_BUSY || !c)
+        return;
+    if (!(c->xf & PX_X_RESP_HEAD) && (c->xf & PX_X_REQ_DONE))
+        rw_timer_arm(rw_loop_wheel(u->w->loop), &u->timer, u->resp_deadline);
+    else if (u->wr_busy || (u->rd_armed && (c->xf & PX_X_RESP_HEAD)))
+        u_timer(u, u_cfg(u)->read_timeout_ms);
+    else
+        rw_timer_cancel(&u->timer);
+}
+
 static void idle_unlink(struct px_up *u)
 {
     if (!u->pprev)
@@ -42,8 +58,8 @@ static void idle_unlink(struct px_up *u)
 static void u_free(struct px_up *u)
 {
     u->w->nups--;
-    px_in_drop(u->w, &u->hold);
-    free(u);
+    u->next = u->w->grave_u; /* callers up the stack may still look at u */
+    u->w->grave_u = u;
 }
 
 static void u_maybe_free(struct px_up *u)
@@ -68,19 +84,15 @@ static void u_close(struct px_up *u)
     if (u->state == PX_UP_DEAD)
         return;
     idle_unlink(u);
-    if (u->c) {
-        struct px_conn *c = u->c;
-        if (u->wr_busy && c->in.bid != -2) {
-            /* our send still reads the client's bytes: keep them until it ends */
-            u->hold = c->in;
-            c->in = (struct px_in){.bid = -2};
-        }
-        c->up = NULL;
-        u->c = NULL;
+    if (u->wr_busy) {
+        /* A send in flight may still read the client's buffers (request bytes, head,
+         * chunk lines) that the client side reuses from now on: after shutdown the
+         * kernel copies nothing more from them and the send just fails. */
+        shutdown(u->fd, SHUT_RDWR);
     }
-    if (u->counted) {
-        rw_backend_inflight_dec(u->be);
-        u->counted = false;
+    if (u->c) {
+        u->c->up = NULL;
+        u->c = NULL;
     }
     u->state = PX_UP_DEAD;
     rw_timer_cancel(&u->timer);
@@ -96,20 +108,28 @@ void px_up_abort(struct px_up *u)
     u_close(u);
 }
 
+/* Mark this attempt's server as tried and give its slot back. */
+void px_attempt_failed(struct px_conn *c)
+{
+    struct rw_backend *be = c->be;
+    if (be && be->id < 64 * 4)
+        c->tried[be->id / 64] |= 1ull << (be->id % 64);
+    px_pick_release(c, 0, false);
+}
+
 /* Connect failed or timed out: try another server, or answer 502/504. */
 static void u_connect_failed(struct px_conn *c, struct px_up *u, int err)
 {
-    struct rw_backend *be = u->be;
-    if (be->id < 64 * 4)
-        c->tried[be->id / 64] |= 1ull << (be->id % 64);
-    rw_log(RW_LOG_WARN, "upstream %s server %s: connect: %s", u_cfg(u)->name, be->name,
+    rw_log(RW_LOG_WARN, "upstream %s server %s: connect: %s", u_cfg(u)->name, u->be->name,
            rw_strerror(err));
     u_close(u);
-    if (c->tries <= c->route->upstream->retries) {
+    px_attempt_failed(c);
+    c->fail_status = err == -ETIMEDOUT ? 504 : 502;
+    if (px_may_retry(c, RW_RETRY_CONNECT_FAILURE, false)) {
         px_up_start(c);
         return;
     }
-    px_exchange_fail(c, err == -ETIMEDOUT ? 504 : 502);
+    px_exchange_fail(c, c->fail_status);
 }
 
 static struct px_up *u_new(struct px_worker *w, struct px_conn *c, struct rw_backend *be)
@@ -121,7 +141,6 @@ static struct px_up *u_new(struct px_worker *w, struct px_conn *c, struct rw_bac
     u->be = be;
     u->ups = (uint16_t)c->route->upstream->index;
     u->fd = -1;
-    u->hold.bid = -2;
     u->rd.owner = u->wr.owner = u->cl.owner = u;
     u->rd.cb = u_on_read;
     u->wr.cb = u_on_write;
@@ -137,10 +156,6 @@ static void u_attach(struct px_conn *c, struct px_up *u)
     c->up = u;
     u->state = PX_UP_BUSY;
     u->keep_alive = false;
-    if (!u->counted) {
-        rw_backend_inflight_inc(u->be);
-        u->counted = true;
-    }
 }
 
 static void u_connect(struct px_conn *c, struct rw_backend *be)
@@ -173,18 +188,42 @@ static void u_connect(struct px_conn *c, struct rw_backend *be)
     u_timer(u, c->route->upstream->connect_timeout_ms);
 }
 
+/* A request whose sending may not be repeated takes a pooled connection only after
+ * checking that the server has not closed it (a replayable one is simply retried
+ * on a fresh connection if that happens). */
+static bool u_still_open(struct px_up *u)
+{
+    char b;
+    ssize_t n = recv(u->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
 void px_up_start(struct px_conn *c)
 {
-    struct px_worker *w = c->w;
-    struct px_upstream_w *uw = &w->ups[c->route->upstream->index];
-    struct rw_lb_req lr = {.tried = c->tried, .ntried_words = 4};
-    struct rw_backend *be = rw_pool_pick(uw->pool, w->id, &lr);
+    bool full;
+    struct rw_backend *be = px_pick(c, &full);
     if (!be) {
-        px_exchange_fail(c, c->tries ? 502 : 503);
+        if (full && px_queue_wait(c))
+            return; /* px_queue_kick() continues with px_up_start_on() */
+        px_exchange_fail(c, c->fail_status ? c->fail_status : c->tries ? 502 : 503);
         return;
     }
+    px_up_start_on(c, be);
+}
+
+/* Continue on server be (reserved for c): a pooled connection, or a new one. */
+void px_up_start_on(struct px_conn *c, struct rw_backend *be)
+{
+    struct px_upstream_w *uw = &c->w->ups[c->route->upstream->index];
+    c->be = be;
     c->tries++;
-    struct px_up *u = (c->xf & PX_X_FRESH) ? NULL : uw->idle[be->id];
+    struct px_up *u = NULL;
+    while (!(c->xf & PX_X_FRESH) && be->id < uw->nslots && (u = uw->idle[be->id])) {
+        if (px_replayable(c) || u_still_open(u))
+            break;
+        u_close(u); /* the server closed it; this request could not be replayed */
+        u = NULL;
+    }
     if (!u) {
         u_connect(c, be);
         return;
@@ -226,6 +265,7 @@ void px_up_send(struct px_up *u, const struct iovec *iov, int n)
     }
     u->wr_busy = true;
     u->inflight++;
+    u_deadline(u);
 }
 
 static void u_on_write(struct rw_op *op, const struct rw_cqe *cqe)
@@ -233,16 +273,24 @@ static void u_on_write(struct rw_op *op, const struct rw_cqe *cqe)
     struct px_up *u = op->owner;
     u->inflight--;
     u->wr_busy = false;
-    px_in_drop(u->w, &u->hold);
     if (u->state == PX_UP_DEAD || !u->c) {
         u_maybe_free(u);
         return;
     }
+    struct px_conn *c = u->c;
     if (cqe->res < 0) {
-        px_resp_eof(u->c, cqe->res);
+        /* The server stopped reading (it may have answered early and closed): stop
+         * sending, keep reading, and let the response, or its absence, decide. */
+        c->keep_alive = false;
+        u->keep_alive = false;
+        c->xf |= PX_X_REQ_DONE | PX_X_REQ_CUT;
+        if (!(c->xf & PX_X_RESP_HEAD))
+            px_up_wait_response(u);
+        px_resp_kick(c);
         return;
     }
-    px_up_sent(u->c);
+    u_deadline(u);
+    px_up_sent(c);
 }
 
 void px_up_arm_read(struct px_up *u)
@@ -259,19 +307,19 @@ void px_up_arm_read(struct px_up *u)
     }
     u->rd_armed = true;
     u->inflight++;
-    if (u->c && (u->c->xf & PX_X_RESP_HEAD))
-        u_timer(u, u_cfg(u)->read_timeout_ms);
+    u_deadline(u);
 }
 
 void px_up_wait_response(struct px_up *u)
 {
-    u_timer(u, u_cfg(u)->response_timeout_ms);
+    u->resp_deadline = rw_loop_now(u->w->loop) + u_cfg(u)->response_timeout_ms;
+    u_deadline(u);
     px_up_arm_read(u);
 }
 
 void px_up_got_head(struct px_up *u)
 {
-    rw_timer_cancel(&u->timer);
+    u_deadline(u);
 }
 
 static void u_on_read(struct rw_op *op, const struct rw_cqe *cqe)
@@ -283,13 +331,14 @@ static void u_on_read(struct rw_op *op, const struct rw_cqe *cqe)
     struct px_conn *c = u->c;
     if (u->state == PX_UP_DEAD || !c) {
         if (cqe->flags & RW_CQE_BUF)
-            rw_loop_buf_put(w->loop, cqe->bid);
+            px_buf_put(w, cqe->bid);
         if (u->state == PX_UP_IDLE)
             u_close(u); /* the server closed an idle connection, or spoke out of turn */
         else
             u_maybe_free(u);
         return;
     }
+    u_deadline(u);
     if (cqe->res == -ENOBUFS) {
         px_wait_buf(w, c);
         return;
@@ -307,7 +356,7 @@ static void u_on_read(struct rw_op *op, const struct rw_cqe *cqe)
         uint32_t n = (uint32_t)cqe->res < room ? (uint32_t)cqe->res : room;
         memcpy(c->rin.base + c->rin.len, buf, n);
         c->rin.len += n;
-        rw_loop_buf_put(w->loop, cqe->bid);
+        px_buf_put(w, cqe->bid);
     }
     px_resp_data(c);
 }
@@ -328,10 +377,10 @@ static void u_on_timer(struct rw_timer *t)
         u_connect_failed(c, u, -ETIMEDOUT);
         break;
     case PX_UP_BUSY:
-        if (c && !(c->xf & PX_X_RESP_HEAD)) {
+        if (c && !(c->xf & PX_X_RESP_HEAD) && (c->xf & PX_X_REQ_DONE)) {
             rw_log(RW_LOG_WARN, "upstream %s server %s: no response in time", u_cfg(u)->name,
                    u->be->name);
-            px_exchange_fail(c, 504);
+            px_exchange_retry_or_fail(c, RW_RETRY_TIMEOUT, 504);
         } else if (c) {
             px_exchange_fail(c, 504); /* body read timeout: closes the client */
         }
@@ -347,17 +396,13 @@ void px_up_release(struct px_up *u, bool reusable)
     struct px_worker *w = u->w;
     struct px_upstream_w *uw = &w->ups[u->ups];
     const struct rw_cfg_upstream *cfg = u_cfg(u);
-    if (!reusable || w->stopping || uw->nidle[u->be->id] >= cfg->keepalive_max_idle ||
-        u->rd_armed || u->wr_busy) {
+    if (!reusable || w->stopping || u->be->id >= uw->nslots ||
+        uw->nidle[u->be->id] >= cfg->keepalive_max_idle || u->rd_armed || u->wr_busy) {
         u_close(u);
         return;
     }
     u->c->up = NULL;
     u->c = NULL;
-    if (u->counted) {
-        rw_backend_inflight_dec(u->be);
-        u->counted = false;
-    }
     u->state = PX_UP_IDLE;
     u->reused = false;
     u->next = uw->idle[u->be->id];
@@ -374,7 +419,7 @@ void px_up_stop_worker(struct px_worker *w)
 {
     for (uint32_t i = 0; i < w->cfg->nupstreams; i++) {
         struct px_upstream_w *uw = &w->ups[i];
-        for (uint32_t j = 0; j < uw->cfg->nservers; j++)
+        for (uint32_t j = 0; j < uw->nslots; j++)
             while (uw->idle[j])
                 u_close(uw->idle[j]);
     }

@@ -16,6 +16,7 @@
 #include <pcre2.h>
 
 #include "core/log.h"
+#include "balancers/sticky.h"
 #include "core/rcu.h"
 #include "proxy/px.h"
 
@@ -44,24 +45,56 @@ void px_hbuf_put(struct px_worker *w, char *b)
     free(b);
 }
 
-/* Give back whatever `in` holds and mark it empty. Pool buffers wake one
- * connection that ran out of buffers. */
+/* Every pool buffer goes back through here: connections that ran out of buffers
+ * are woken after this loop turn (px_buf_wake), never from inside a caller. */
+void px_buf_put(struct px_worker *w, uint16_t bid)
+{
+    rw_loop_buf_put(w->loop, bid);
+    if (w->buf_waiters)
+        w->buf_wake = true;
+}
+
+/* Retry the reads of every connection that waited for a buffer. Loop thread,
+ * between turns. */
+static void px_buf_wake(struct px_worker *w)
+{
+    struct px_conn *c = w->buf_waiters;
+    w->buf_waiters = NULL;
+    w->buf_wake = false;
+    while (c) {
+        struct px_conn *next = c->next_wait;
+        c->waiting_buf = false;
+        px_conn_retry_read(c);
+        c = next;
+    }
+}
+
+/* Give back whatever `in` holds and mark it empty. */
 void px_in_drop(struct px_worker *w, struct px_in *in)
 {
-    if (in->bid >= 0) {
-        rw_loop_buf_put(w->loop, (uint16_t)in->bid);
-        struct px_conn *c = w->buf_waiters;
-        if (c) {
-            w->buf_waiters = c->next_wait;
-            c->waiting_buf = false;
-            px_conn_retry_read(c);
-        }
-    } else if (in->bid == -1) {
-        px_hbuf_put(w, in->base);
-    }
+    struct px_in old = *in;
     in->base = NULL;
     in->off = in->len = 0;
     in->bid = -2;
+    if (old.bid >= 0)
+        px_buf_put(w, (uint16_t)old.bid);
+    else if (old.bid == -1)
+        px_hbuf_put(w, old.base);
+}
+
+/* Free what died during this loop turn: no caller up the stack still holds it. */
+void px_bury(struct px_worker *w)
+{
+    while (w->grave_c) {
+        struct px_conn *c = w->grave_c;
+        w->grave_c = c->next_wait;
+        free(c);
+    }
+    while (w->grave_u) {
+        struct px_up *u = w->grave_u;
+        w->grave_u = u->next;
+        free(u);
+    }
 }
 
 /* Move the unconsumed bytes of `in` to the start of a heap buffer, so that more
@@ -243,7 +276,8 @@ static int worker_setup(struct px_worker *w)
     w->lim.request_line = cfg->limit_request_line;
     w->lim.header_block = cfg->limit_header_block;
     w->lim.headers = cfg->limit_headers;
-    w->hbuf_size = cfg->limit_header_block + 8192;
+    /* a partial head (< header_block) plus one more read always fits */
+    w->hbuf_size = cfg->limit_header_block + rw_loop_buf_size(w->loop) + 1024;
     w->hbufs = calloc(PX_HBUF_KEEP, sizeof(char *));
     w->hdrs = calloc(RW_H1_MAX_HEADERS, sizeof(struct rw_hdr));
     w->match_data = pcre2_match_data_create(1, NULL);
@@ -258,10 +292,11 @@ static int worker_setup(struct px_worker *w)
         return -ENOMEM;
     for (uint32_t i = 0; i < cfg->nupstreams; i++) {
         struct px_upstream_w *u = &w->ups[i];
-        u->pool = w->px->pools[i];
+        u->pool = w->px->ups[i].pool;
         u->cfg = &cfg->upstreams[i];
-        u->idle = calloc(u->cfg->nservers, sizeof(*u->idle));
-        u->nidle = calloc(u->cfg->nservers, sizeof(*u->nidle));
+        u->nslots = u->cfg->nservers;
+        u->idle = calloc(u->nslots, sizeof(*u->idle));
+        u->nidle = calloc(u->nslots, sizeof(*u->nidle));
         if (!u->idle || !u->nidle)
             return -ENOMEM;
     }
@@ -324,7 +359,11 @@ static void *worker_main(void *arg)
             rw_log(RW_LOG_ERR, "worker %u: loop: %s", w->id, rw_strerror(rc));
             break;
         }
+        if (w->buf_wake)
+            px_buf_wake(w);
+        px_bury(w);
     }
+    px_bury(w);
     rw_timer_cancel(&w->stop_timer);
     rw_rcu_unregister();
     worker_teardown(w);
@@ -333,6 +372,58 @@ static void *worker_main(void *arg)
 }
 
 /* ---- public ---- */
+
+/* The shared state of upstream i: its server pool and its session store. */
+static int ups_build(struct rw_proxy *p, uint32_t i)
+{
+    const struct rw_cfg_upstream *u = &p->cfg->upstreams[i];
+    struct px_ups *pu = &p->ups[i];
+    struct rw_server_def *defs = calloc(u->nservers, sizeof(*defs));
+    if (!defs)
+        return -ENOMEM;
+    for (uint32_t j = 0; j < u->nservers; j++) {
+        const struct rw_cfg_server *sv = &u->servers[j];
+        defs[j] = (struct rw_server_def){.name = sv->name, .addr = sv->addr,
+                                         .addrlen = sv->addrlen, .weight = sv->weight,
+                                         .max_conns = sv->max_conns, .backup = sv->backup};
+    }
+    struct rw_lb_params params = {
+        .hash_method = u->hash.method == RW_HASH_RING ? RW_LB_HASH_RING : RW_LB_HASH_MAGLEV,
+        .balance_factor = u->hash.balance_factor,
+        .slow_start_ms = u->slow_start_ms,
+    };
+    int e = -ENOMEM;
+    pu->pool = rw_pool_new(u->name, u->balance, &params, defs, u->nservers, p->nworkers, &e);
+    free(defs);
+    if (!pu->pool)
+        return e;
+    if (u->sticky.mode == RW_STICKY_COOKIE && u->sticky.key_file)
+        return rw_sticky_key_new(u->sticky.key_file, &pu->key);
+    if (u->sticky.mode == RW_STICKY_COOKIE) {
+        /* one random key per process, so that tokens outlive a configuration reload */
+        if (!p->sticky_key) {
+            e = rw_sticky_key_new(NULL, &p->sticky_key);
+            if (e < 0)
+                return e;
+        }
+        pu->key = p->sticky_key;
+        pu->key_borrowed = true;
+    }
+    if (u->sticky.mode == RW_STICKY_LEARN || u->sticky.mode == RW_STICKY_IP) {
+        pu->table = rw_sticky_table_new(u->sticky.table_size, &e);
+        return pu->table ? 0 : e;
+    }
+    return 0;
+}
+
+void rw_proxy_tick(struct rw_proxy *p)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    uint64_t now = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+    for (uint32_t i = 0; i < p->cfg->nupstreams; i++)
+        rw_pool_tick(p->ups[i].pool, now);
+}
 
 struct rw_proxy *rw_proxy_new(const struct rw_cfg *cfg, const struct rw_io_ops *io,
                               uint32_t nworkers, int *err)
@@ -344,31 +435,13 @@ struct rw_proxy *rw_proxy_new(const struct rw_cfg *cfg, const struct rw_io_ops *
     p->io = io;
     p->nworkers = nworkers;
     p->workers = calloc(nworkers, sizeof(*p->workers));
-    p->pools = calloc(cfg->nupstreams ? cfg->nupstreams : 1, sizeof(*p->pools));
-    if (!p->workers || !p->pools)
+    p->ups = calloc(cfg->nupstreams ? cfg->nupstreams : 1, sizeof(*p->ups));
+    if (!p->workers || !p->ups)
         goto nomem;
     for (uint32_t i = 0; i < cfg->nupstreams; i++) {
-        const struct rw_cfg_upstream *u = &cfg->upstreams[i];
-        const char **names = calloc(u->nservers, sizeof(*names));
-        struct sockaddr_storage *addrs = calloc(u->nservers, sizeof(*addrs));
-        socklen_t *lens = calloc(u->nservers, sizeof(*lens));
-        uint32_t *weights = calloc(u->nservers, sizeof(*weights));
-        for (uint32_t j = 0; names && addrs && lens && weights && j < u->nservers; j++) {
-            names[j] = u->servers[j].name;
-            addrs[j] = u->servers[j].addr;
-            lens[j] = u->servers[j].addrlen;
-            weights[j] = u->servers[j].weight;
-        }
-        int e = -ENOMEM;
-        if (names && addrs && lens && weights)
-            p->pools[i] = rw_pool_new(u->name, u->balance, (const char *const *)names, addrs,
-                                      lens, weights, u->nservers, nworkers, &e);
-        free(names);
-        free(addrs);
-        free(lens);
-        free(weights);
-        if (!p->pools[i]) {
-            rw_log(RW_LOG_ERR, "upstream %s: %s", u->name, rw_strerror(e));
+        int e = ups_build(p, i);
+        if (e < 0) {
+            rw_log(RW_LOG_ERR, "upstream %s: %s", cfg->upstreams[i].name, rw_strerror(e));
             *err = e;
             rw_proxy_free(p);
             return NULL;
@@ -457,9 +530,14 @@ void rw_proxy_free(struct rw_proxy *p)
                 close(w->lis[j].fd);
         free(w->lis);
     }
-    for (uint32_t i = 0; p->pools && i < p->cfg->nupstreams; i++)
-        rw_pool_free(p->pools[i]);
-    free(p->pools);
+    for (uint32_t i = 0; p->ups && i < p->cfg->nupstreams; i++) {
+        rw_pool_free(p->ups[i].pool);
+        if (!p->ups[i].key_borrowed)
+            rw_sticky_key_free(p->ups[i].key);
+        rw_sticky_table_free(p->ups[i].table);
+    }
+    free(p->ups);
+    rw_sticky_key_free(p->sticky_key);
     free(p->workers);
     free(p);
 }
