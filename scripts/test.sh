@@ -134,6 +134,16 @@ if step build.fuzz scripts/build.sh fuzz; then
   fuzz
 fi
 
+# Benchmark smoke run: ringwall beside nginx and HAProxy under a few seconds of load each.
+# Fails on any error or non-2xx under load, or throughput below half of HAProxy's (a gross
+# regression guard, not a timing test); prints the comparison table into the log.
+echo ">>> bench.smoke: bench/run --smoke"
+if bench/run --smoke --no-install --ringwall "$B/build/ringwall" 2>&1 | tee "$LOG_DIR/bench.smoke.log"; then
+  record bench.smoke 1 0
+else
+  record bench.smoke 0 1 "log: $LOG_DIR/bench.smoke.log"
+fi
+
 echo
 echo "==================== summary ($(( $(date +%s) - start_time ))s) ===================="
 for s in "${summary[@]}"; do

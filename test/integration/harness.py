@@ -183,11 +183,12 @@ class TempDir:
 class Origin:
     """test/integration/origin.py in a child process."""
 
-    def __init__(self, name="origin", host="127.0.0.1", port=None, idle_close_ms=0):
+    def __init__(self, name="origin", host="127.0.0.1", port=None, idle_close_ms=0, delay_ms=0):
         self.name = name
         self.host = host
         self.port = port or free_port(host)
         self.idle_close_ms = idle_close_ms
+        self.delay_ms = delay_ms
         self.proc = None
         self.tmp = None
 
@@ -202,6 +203,8 @@ class Origin:
                "--name", self.name]
         if self.idle_close_ms:
             cmd += ["--idle-close-ms", str(self.idle_close_ms)]
+        if self.delay_ms:
+            cmd += ["--delay-ms", str(self.delay_ms)]
         self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT)
         wait_port(self.host, self.port, proc=self.proc, what="origin " + self.name)
         return self

@@ -26,6 +26,8 @@ Endpoints (the path decides; anything unknown answers like "/"):
   /upload                reads the body (CL or chunked), JSON {len, sha256}
   /server-header         Server: secret-backend/1.2, X-Powered-By: PHP/8
   /hop                   hop-by-hop response fields plus X-End: 1
+  /login                 sets a JSESSIONID cookie naming this origin (sticky learn mode)
+  --delay-ms N           every request but /stats waits N ms first (a slow server)
   /trailers              chunked with trailer fields
   /stats                 JSON {connections, open, requests}, not counting /stats itself;
                          ?reset=1 zeroes connections and requests
@@ -33,6 +35,7 @@ The body pattern is PATTERN repeated (see pattern_bytes()).
 """
 
 import argparse
+import random
 import hashlib
 import json
 import socket
@@ -181,8 +184,9 @@ def read_request(conn):
 
 
 class Origin:
-    def __init__(self, name, idle_close_ms):
+    def __init__(self, name, idle_close_ms, delay_ms=0):
         self.name = name
+        self.delay = delay_ms / 1000.0
         self.idle_close = idle_close_ms / 1000.0 if idle_close_ms else None
         self.lock = threading.Lock()
         self.connections = 0
@@ -220,6 +224,8 @@ class Origin:
         q = req.query()
         seg = path.split("/")
         m = req.method
+        if self.delay:
+            time.sleep(self.delay)
         if path.startswith("/echo"):
             doc = {"method": req.method, "target": req.target, "version": req.version,
                    "headers": req.headers, "raw_head": req.raw_head.decode("latin-1"),
@@ -297,6 +303,10 @@ class Origin:
         elif path == "/304":
             sock.sendall(self.head(304, "Not Modified", [("ETag", '"abc"'),
                                                          ("X-Origin", self.name)], keep))
+        elif path == "/login":
+            sid = "%s-%d" % (self.name, random.randrange(1 << 30))
+            self.simple(sock, 200, ("session %s\n" % sid).encode(), keep,
+                        extra=[("Set-Cookie", "JSESSIONID=%s; Path=/; HttpOnly" % sid)])
         elif path == "/204":
             sock.sendall(self.head(204, "No Content", [("X-Origin", self.name)], keep))
         elif path == "/1xx":
@@ -379,13 +389,15 @@ def main():
     ap.add_argument("--name", default="origin")
     ap.add_argument("--idle-close-ms", type=int, default=0,
                     help="close keep-alive connections idle this long (0: never)")
+    ap.add_argument("--delay-ms", type=int, default=0,
+                    help="wait this long before answering any request but /stats")
     args = ap.parse_args()
     fam = socket.AF_INET6 if ":" in args.host else socket.AF_INET
     ls = socket.socket(fam, socket.SOCK_STREAM)
     ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     ls.bind((args.host, args.port))
     ls.listen(512)
-    origin = Origin(args.name, args.idle_close_ms)
+    origin = Origin(args.name, args.idle_close_ms, args.delay_ms)
     print("origin %s listening on %s:%d" % (args.name, args.host, args.port), flush=True)
     try:
         while True:
