@@ -95,6 +95,7 @@ struct rw_cfg_server {
     uint32_t weight;    /* 1..1000, default 1 */
     uint32_t max_conns; /* in-flight requests across workers, 0 = no limit (default) */
     bool backup;        /* only when no primary is usable, default false */
+    bool initial_down;  /* "initial": "down": wait for a passing check (default "up") */
 };
 
 enum rw_hash_key {
@@ -158,6 +159,39 @@ enum {
     RW_RETRY_504 = 1u << 5,
 };
 
+enum rw_cfg_hc_type {
+    RW_CFG_HC_HTTP = 0,
+    RW_CFG_HC_TCP,
+};
+
+/* "health_check": {...} of an upstream (active checks). */
+struct rw_cfg_health {
+    bool enabled;           /* the key is present */
+    uint8_t type;           /* enum rw_cfg_hc_type, default http */
+    char *path;             /* owned: default "/" ; must start with '/' */
+    char *method;           /* owned: token, default "GET" */
+    char *host;             /* owned or NULL: Host header (default: the server's address) */
+    uint64_t expect_status[8]; /* bitmap of codes 100..599 (bit code-100); default 200..399 */
+    char *expect_body;      /* owned or NULL: substring the body must contain */
+    uint32_t interval_ms;   /* default 2s */
+    uint32_t timeout_ms;    /* default 1s, <= interval */
+    uint32_t rise;          /* 1..100, default 2 */
+    uint32_t fall;          /* 1..100, default 3 */
+    uint32_t jitter_pct;    /* "jitter": "10%" (0..50), default 10 */
+    uint16_t port;          /* 0: the server's own port */
+};
+
+/* "passive": {...} of an upstream (outlier detection). */
+struct rw_cfg_passive {
+    bool enabled;                /* the key is present */
+    uint32_t consecutive_errors; /* 1..1000, default 5 */
+    uint64_t error_status[8];    /* bitmap of 100..599; default 5xx ("error_statuses": ["5xx", 429]) */
+    uint32_t window_ms;          /* default 10s */
+    uint32_t eject_ms;           /* default 30s */
+    uint32_t max_eject_ms;       /* default 5m, >= eject */
+    uint32_t max_eject_percent;  /* 0..100, default 50 */
+};
+
 struct rw_cfg_upstream {
     char *name;    /* owned: the key in "upstreams" */
     uint32_t index; /* position in cfg->upstreams */
@@ -165,6 +199,9 @@ struct rw_cfg_upstream {
     struct rw_cfg_hash hash;     /* hash / ip_hash options */
     uint32_t slow_start_ms;      /* 0 = off (default) */
     struct rw_cfg_sticky sticky; /* mode NONE when absent */
+    struct rw_cfg_health health;   /* "health_check" */
+    struct rw_cfg_passive passive; /* "passive" */
+    uint32_t panic_threshold;      /* percent 0..100, default 0 (off) */
     uint32_t queue_size;         /* waiting requests across workers, default 0 (no queue) */
     uint32_t queue_timeout_ms;   /* default 5s */
     struct rw_cfg_server *servers; /* owned */
