@@ -24,6 +24,20 @@ enum {
     RW__UD_WAKE = 1,   /* the eventfd read */
 };
 
+/* What a send or connect needs while in flight (copied iovecs, progress, the
+ * msghdr io_uring reads, the connect address). Lent per op from a loop free list. */
+struct rw__op_ext {
+    struct rw__op_ext *next; /* loop free list */
+    struct rw_loop *loop;    /* borrowed: owner of the free list */
+    uint16_t iovcnt;
+    size_t done;  /* send: bytes written so far */
+    size_t total; /* send: bytes to write */
+    struct iovec iov[RW_IO_MAX_IOV];
+    struct msghdr msg;
+    struct sockaddr_storage sa;
+    socklen_t salen;
+};
+
 struct rw_loop {
     const struct rw_io_ops *ops; /* borrowed: static backend table */
     void *be;                    /* owned: backend state (struct ur / struct ep) */
@@ -32,6 +46,7 @@ struct rw_loop {
     uint64_t now_ms; /* cached CLOCK_MONOTONIC, ms */
     uint16_t buf_group;
     uint32_t entries;
+    struct rw__op_ext *ext_free; /* owned: free op extensions */
     int wake_fd;         /* owned: eventfd, -1 if none */
     rw_wake_fn *wake_fn; /* run on the loop thread after a wake */
     void *wake_arg;      /* borrowed: from rw_loop_set_wake() */
@@ -51,7 +66,13 @@ void rw__loop_wait_end(struct rw_loop *l);
 void rw__loop_run_wake(struct rw_loop *l);
 
 /* Copy iov[0..n) into op and set _iovcnt/_total/_done. -EINVAL if n is out of range. */
-int rw__op_set_iov(struct rw_op *op, const struct iovec *iov, int n);
+/* Lend op an extension (op->_x); -ENOMEM. Given back by the final completion, or
+ * by rw__op_ext_put() when the start fails. */
+int rw__op_ext_get(struct rw_loop *l, struct rw_op *op);
+void rw__op_ext_put(struct rw_op *op);
+
+/* Lend op an extension holding a copy of iov; 0, -EINVAL or -ENOMEM. */
+int rw__op_set_iov(struct rw_loop *l, struct rw_op *op, const struct iovec *iov, int n);
 
 /* Drop the first n bytes (n <= remaining) from op's iovec copy after a short write. */
 void rw__op_iov_advance(struct rw_op *op, size_t n);

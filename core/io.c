@@ -123,6 +123,11 @@ void rw_loop_free(struct rw_loop *l)
         close(l->wake_fd);
     rw_wheel_free(l->wheel);
     rw_bufpool_fini(&l->pool);
+    while (l->ext_free) {
+        struct rw__op_ext *x = l->ext_free;
+        l->ext_free = x->next;
+        free(x);
+    }
     free(l);
 }
 
@@ -209,44 +214,79 @@ int rw_loop_run_once(struct rw_loop *l, int64_t timeout_ns)
     return n;
 }
 
-int rw__op_set_iov(struct rw_op *op, const struct iovec *iov, int n)
+int rw__op_ext_get(struct rw_loop *l, struct rw_op *op)
+{
+    struct rw__op_ext *x = l->ext_free;
+    if (x) {
+        l->ext_free = x->next;
+    } else {
+        x = malloc(sizeof(*x));
+        if (!x)
+            return -ENOMEM;
+        x->loop = l;
+    }
+    x->next = NULL;
+    x->iovcnt = 0;
+    x->done = x->total = 0;
+    op->_x = x;
+    return 0;
+}
+
+void rw__op_ext_put(struct rw_op *op)
+{
+    struct rw__op_ext *x = op->_x;
+    if (!x)
+        return;
+    op->_x = NULL;
+    x->next = x->loop->ext_free;
+    x->loop->ext_free = x;
+}
+
+int rw__op_set_iov(struct rw_loop *l, struct rw_op *op, const struct iovec *iov, int n)
 {
     size_t total = 0;
 
     if (n < 0 || n > RW_IO_MAX_IOV || (n > 0 && !iov))
         return -EINVAL;
+    int err = rw__op_ext_get(l, op);
+    if (err < 0)
+        return err;
+    struct rw__op_ext *x = op->_x;
     for (int i = 0; i < n; i++) {
-        op->_iov[i] = iov[i];
+        x->iov[i] = iov[i];
         total += iov[i].iov_len;
     }
-    op->_iovcnt = (uint16_t)n;
-    op->_total = total;
-    op->_done = 0;
+    x->iovcnt = (uint16_t)n;
+    x->total = total;
+    x->done = 0;
     return 0;
 }
 
 void rw__op_iov_advance(struct rw_op *op, size_t n)
 {
+    struct rw__op_ext *x = op->_x;
     unsigned i = 0, k = 0;
 
-    while (i < op->_iovcnt && n >= op->_iov[i].iov_len) {
-        n -= op->_iov[i].iov_len;
+    while (i < x->iovcnt && n >= x->iov[i].iov_len) {
+        n -= x->iov[i].iov_len;
         i++;
     }
-    if (i < op->_iovcnt) {
-        op->_iov[i].iov_base = (uint8_t *)op->_iov[i].iov_base + n;
-        op->_iov[i].iov_len -= n;
+    if (i < x->iovcnt) {
+        x->iov[i].iov_base = (uint8_t *)x->iov[i].iov_base + n;
+        x->iov[i].iov_len -= n;
     }
-    for (; i < op->_iovcnt; i++, k++)
-        op->_iov[k] = op->_iov[i];
-    op->_iovcnt = (uint16_t)k;
+    for (; i < x->iovcnt; i++, k++)
+        x->iov[k] = x->iov[i];
+    x->iovcnt = (uint16_t)k;
 }
 
 void rw__op_complete(struct rw_op *op, int32_t res, uint32_t flags, uint16_t bid)
 {
     struct rw_cqe cqe = {.res = res, .flags = flags, .bid = bid};
 
-    if (!(flags & RW_CQE_MORE))
+    if (!(flags & RW_CQE_MORE)) {
         op->_state = 0;
+        rw__op_ext_put(op);
+    }
     op->cb(op, &cqe);
 }

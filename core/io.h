@@ -40,6 +40,7 @@
 
 struct rw_loop;
 struct rw_op;
+struct rw__op_ext;
 
 struct rw_cqe {
     int32_t res;    /* bytes, fd, 0, or -errno */
@@ -79,15 +80,12 @@ struct rw_op {
     int _fd;
     uint8_t _kind;  /* enum rw_op_kind */
     uint8_t _state; /* backend flags: armed, multishot, cancelling */
-    uint16_t _iovcnt;
+    uint16_t _unused;
     uint32_t _pad;
-    size_t _done;  /* send: bytes written so far */
-    size_t _total; /* send: bytes to write */
-    struct iovec _iov[RW_IO_MAX_IOV];
-    struct sockaddr_storage _sa; /* connect target */
-    socklen_t _salen;
+    /* send/connect state, lent by the loop only while such an op is in flight, so
+     * that an idle connection's ops stay small */
+    struct rw__op_ext *_x;
     struct rw_op *_next; /* epoll ready list */
-    struct msghdr _msg;  /* io_uring sendmsg: points at _iov (added by core) */
 };
 
 /* Loop creation parameters. */

@@ -225,8 +225,9 @@ static int ep_recv(struct rw_loop *l, struct rw_op *op, int fd, unsigned flags)
 /* Write as much as the socket takes: 1 when all is sent, 0 on EAGAIN, or -errno. */
 static int ep_send_some(struct rw_op *op)
 {
-    while (op->_done < op->_total) {
-        struct msghdr m = {.msg_iov = op->_iov, .msg_iovlen = op->_iovcnt};
+    struct rw__op_ext *x = op->_x;
+    while (x->done < x->total) {
+        struct msghdr m = {.msg_iov = x->iov, .msg_iovlen = x->iovcnt};
         ssize_t n = sendmsg(op->_fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
 
         if (n < 0) {
@@ -234,7 +235,7 @@ static int ep_send_some(struct rw_op *op)
                 continue;
             return (errno == EAGAIN || errno == EWOULDBLOCK) ? 0 : -errno;
         }
-        op->_done += (size_t)n;
+        x->done += (size_t)n;
         rw__op_iov_advance(op, (size_t)n);
     }
     return 1;
@@ -251,18 +252,23 @@ static int ep_send(struct rw_loop *l, struct rw_op *op, int fd, const struct iov
         return -EBADF;
     if (ep_slot_busy(b, fd, true))
         return -EBUSY;
-    err = rw__op_set_iov(op, iov, n);
+    err = rw__op_set_iov(l, op, iov, n);
     if (err < 0)
         return err;
-    if (op->_total > INT32_MAX)
+    if (op->_x->total > INT32_MAX) {
+        rw__op_ext_put(op);
         return -EINVAL;
+    }
     op->_fd = fd;
     err = ep_send_some(op);
     if (err != 0) {
-        ep_start_ready(b, op, fd, RW_OP_SEND, err < 0 ? err : (int32_t)op->_total);
+        ep_start_ready(b, op, fd, RW_OP_SEND, err < 0 ? err : (int32_t)op->_x->total);
         return 0;
     }
-    return ep_start_wait(b, op, fd, RW_OP_SEND, 0, true);
+    err = ep_start_wait(b, op, fd, RW_OP_SEND, 0, true);
+    if (err < 0)
+        rw__op_ext_put(op);
+    return err;
 }
 
 static int ep_connect(struct rw_loop *l, struct rw_op *op, int fd, const struct sockaddr *sa,
@@ -274,13 +280,11 @@ static int ep_connect(struct rw_loop *l, struct rw_op *op, int fd, const struct 
         return -EBUSY;
     if (fd < 0)
         return -EBADF;
-    if (len > sizeof(op->_sa))
+    if (len > sizeof(struct sockaddr_storage))
         return -EINVAL;
     if (ep_slot_busy(b, fd, true))
         return -EBUSY;
-    memcpy(&op->_sa, sa, len);
-    op->_salen = len;
-    if (connect(fd, (struct sockaddr *)&op->_sa, len) == 0) {
+    if (connect(fd, sa, len) == 0) {
         ep_start_ready(b, op, fd, RW_OP_CONNECT, 0);
         return 0;
     }
@@ -421,7 +425,7 @@ static void ep_do_write(struct ep *b, int fd, struct rw_op *op)
         if (res == 0)
             return;
         if (res > 0)
-            res = (int)op->_total;
+            res = (int)op->_x->total;
     }
     ep_detach(b, op);
     rw__op_complete(op, res, 0, 0);

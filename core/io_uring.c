@@ -217,10 +217,11 @@ static int ur_recv(struct rw_loop *l, struct rw_op *op, int fd, unsigned flags)
 
 static void ur_prep_send(struct io_uring_sqe *sqe, struct rw_op *op)
 {
-    memset(&op->_msg, 0, sizeof(op->_msg));
-    op->_msg.msg_iov = op->_iov;
-    op->_msg.msg_iovlen = op->_iovcnt;
-    io_uring_prep_sendmsg(sqe, op->_fd, &op->_msg, MSG_NOSIGNAL);
+    struct rw__op_ext *x = op->_x;
+    memset(&x->msg, 0, sizeof(x->msg));
+    x->msg.msg_iov = x->iov;
+    x->msg.msg_iovlen = x->iovcnt;
+    io_uring_prep_sendmsg(sqe, op->_fd, &x->msg, MSG_NOSIGNAL);
     io_uring_sqe_set_data(sqe, op);
 }
 
@@ -231,14 +232,18 @@ static int ur_send(struct rw_loop *l, struct rw_op *op, int fd, const struct iov
 
     if (op->_state & RW__OP_ARMED)
         return -EBUSY;
-    err = rw__op_set_iov(op, iov, n);
+    err = rw__op_set_iov(l, op, iov, n);
     if (err < 0)
         return err;
-    if (op->_total > INT32_MAX)
+    if (op->_x->total > INT32_MAX) {
+        rw__op_ext_put(op);
         return -EINVAL;
+    }
     sqe = ur_start(l, op, fd, RW_OP_SEND, &err);
-    if (!sqe)
+    if (!sqe) {
+        rw__op_ext_put(op);
         return err;
+    }
     ur_prep_send(sqe, op);
     return 0;
 }
@@ -249,14 +254,21 @@ static int ur_connect(struct rw_loop *l, struct rw_op *op, int fd, const struct 
     struct io_uring_sqe *sqe;
     int err = 0;
 
-    if (len > sizeof(op->_sa))
+    if (len > sizeof(struct sockaddr_storage))
         return -EINVAL;
-    sqe = ur_start(l, op, fd, RW_OP_CONNECT, &err);
-    if (!sqe)
+    if (op->_state & RW__OP_ARMED)
+        return -EBUSY;
+    err = rw__op_ext_get(l, op);
+    if (err < 0)
         return err;
-    memcpy(&op->_sa, sa, len);
-    op->_salen = len;
-    io_uring_prep_connect(sqe, fd, (struct sockaddr *)&op->_sa, len);
+    sqe = ur_start(l, op, fd, RW_OP_CONNECT, &err);
+    if (!sqe) {
+        rw__op_ext_put(op);
+        return err;
+    }
+    memcpy(&op->_x->sa, sa, len);
+    op->_x->salen = len;
+    io_uring_prep_connect(sqe, fd, (struct sockaddr *)&op->_x->sa, len);
     io_uring_sqe_set_data(sqe, op);
     return 0;
 }
@@ -315,9 +327,9 @@ static void ur_send_done(struct rw_loop *l, struct ur *u, struct rw_op *op, int3
         rw__op_complete(op, res, 0, 0);
         return;
     }
-    op->_done += (size_t)res;
-    if (op->_done >= op->_total) {
-        rw__op_complete(op, (int32_t)op->_done, 0, 0);
+    op->_x->done += (size_t)res;
+    if (op->_x->done >= op->_x->total) {
+        rw__op_complete(op, (int32_t)op->_x->done, 0, 0);
         return;
     }
     if (res == 0 || (op->_state & RW__OP_CANCEL)) {
