@@ -77,20 +77,13 @@ static uint64_t client_key(const struct px_conn *c, uint8_t m4, uint8_t m6)
     uint8_t a[17] = {0};
     size_t bytes;
     unsigned mask;
-    if (c->peer.ss_family == AF_INET6) {
-        const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)&c->peer;
-        if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr)) {
-            memcpy(a, &s6->sin6_addr.s6_addr[12], 4);
-            bytes = 4;
-            mask = m4;
-        } else {
-            memcpy(a, &s6->sin6_addr, 16);
-            bytes = 16;
-            mask = m6;
-            a[16] = 6;
-        }
+    if (c->peer.sa.sa_family == AF_INET6) {
+        memcpy(a, &c->peer.v6.sin6_addr, 16);
+        bytes = 16;
+        mask = m6;
+        a[16] = 6;
     } else {
-        memcpy(a, &((const struct sockaddr_in *)&c->peer)->sin_addr, 4);
+        memcpy(a, &c->peer.v4.sin_addr, 4);
         bytes = 4;
         mask = m4;
     }
@@ -138,7 +131,7 @@ void px_balance_prepare(struct px_conn *c, const struct rw_h1_req *req)
 {
     const struct rw_cfg_upstream *u = c->route->upstream;
     const struct px_ups *pu = &c->w->px->ups[u->index];
-    struct px_pick *pk = &c->pick;
+    struct px_pick *pk = &c->x->pick;
     memset(pk, 0, sizeof(*pk));
     if (!strcmp(u->balance, "hash") || !strcmp(u->balance, "ip_hash"))
         pk->has_hash = request_key(c, req, u, &pk->hash);
@@ -182,11 +175,11 @@ struct rw_backend *px_pick(struct px_conn *c, bool *full)
     struct px_worker *w = c->w;
     const struct rw_cfg_upstream *u = c->route->upstream;
     struct rw_pool *pool = w->px->ups[u->index].pool;
-    struct px_pick *pk = &c->pick;
+    struct px_pick *pk = &c->x->pick;
     *full = false;
     if (pk->sticky) {
         struct rw_backend *b = rw_pool_find_uid(pool, pk->sticky_uid);
-        if (b && !rw_lb_tried(&(struct rw_lb_req){.tried = c->tried, .ntried_words = 4}, b) &&
+        if (b && !rw_lb_tried(&(struct rw_lb_req){.tried = c->x->tried, .ntried_words = 4}, b) &&
             rw_backend_try_reserve(b)) {
             pk->from_sticky = true;
             return b;
@@ -196,7 +189,7 @@ struct rw_backend *px_pick(struct px_conn *c, bool *full)
     }
     pk->from_sticky = false;
     struct rw_lb_req req = {
-        .tried = c->tried,
+        .tried = c->x->tried,
         .ntried_words = 4,
         .hash = pk->hash,
         .has_hash = pk->has_hash,
@@ -229,7 +222,7 @@ size_t px_sticky_response(struct px_conn *c, const struct rw_h1_resp *resp, char
     if (!c->be || st->mode == RW_STICKY_NONE)
         return 0;
     const struct px_ups *pu = &c->w->px->ups[u->index];
-    struct px_pick *pk = &c->pick;
+    struct px_pick *pk = &c->x->pick;
     uint32_t now = px_now_s();
     if (st->mode == RW_STICKY_IP) {
         rw_sticky_table_put(pu->table, pk->table_key, c->be->uid, now);
@@ -395,7 +388,7 @@ void px_balance_end(struct px_conn *c)
 /* Sending this request again is harmless: an idempotent method without a body. */
 bool px_replayable(const struct px_conn *c)
 {
-    return idempotent(c->req_method) && c->req_body.in == PX_F_NONE;
+    return idempotent(c->req_method) && c->x->req_body.in == PX_F_NONE;
 }
 
 /* May this exchange go to another server after failing with `why` (RW_RETRY_*)?

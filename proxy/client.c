@@ -24,21 +24,32 @@ static void c_timer(struct px_conn *c, uint32_t ms)
     rw_timer_arm(rw_loop_wheel(c->w->loop), &c->timer, rw_loop_now(c->w->loop) + ms);
 }
 
-static void c_peer_ip(struct px_conn *c)
+static void c_peer(struct px_conn *c, int fd)
 {
-    const struct sockaddr_storage *ss = &c->peer;
-    if (ss->ss_family == AF_INET6) {
-        const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)ss;
-        if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr))
-            inet_ntop(AF_INET, &s6->sin6_addr.s6_addr[12], c->peer_ip, sizeof(c->peer_ip));
-        else
-            inet_ntop(AF_INET6, &s6->sin6_addr, c->peer_ip, sizeof(c->peer_ip));
-    } else if (ss->ss_family == AF_INET) {
-        inet_ntop(AF_INET, &((const struct sockaddr_in *)ss)->sin_addr, c->peer_ip,
-                  sizeof(c->peer_ip));
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    strcpy(c->peer_ip, "unknown");
+    if (getpeername(fd, (struct sockaddr *)&ss, &sl) < 0)
+        return;
+    if (ss.ss_family == AF_INET6) {
+        const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)&ss;
+        if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr)) {
+            /* keep v4 clients on a dual-stack listener as plain IPv4 */
+            c->peer.v4.sin_family = AF_INET;
+            c->peer.v4.sin_port = s6->sin6_port;
+            memcpy(&c->peer.v4.sin_addr, &s6->sin6_addr.s6_addr[12], 4);
+        } else {
+            c->peer.v6 = *s6;
+        }
+    } else if (ss.ss_family == AF_INET) {
+        c->peer.v4 = *(const struct sockaddr_in *)&ss;
     } else {
-        strcpy(c->peer_ip, "unknown");
+        return;
     }
+    if (c->peer.sa.sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &c->peer.v6.sin6_addr, c->peer_ip, sizeof(c->peer_ip));
+    else
+        inet_ntop(AF_INET, &c->peer.v4.sin_addr, c->peer_ip, sizeof(c->peer_ip));
 }
 
 void px_conn_accepted(struct px_worker *w, const struct px_listener_w *l, int fd)
@@ -60,10 +71,7 @@ void px_conn_accepted(struct px_worker *w, const struct px_listener_w *l, int fd
     c->lis = l->cfg;
     c->in.bid = c->rin.bid = -2;
     c->state = PX_C_HEAD;
-    socklen_t sl = sizeof(c->peer);
-    if (getpeername(fd, (struct sockaddr *)&c->peer, &sl) < 0)
-        c->peer.ss_family = AF_UNSPEC;
-    c_peer_ip(c);
+    c_peer(c, fd);
     c->rd.owner = c->wr.owner = c->cl.owner = c;
     c->rd.cb = c_on_read;
     c->wr.cb = c_on_write;
@@ -137,8 +145,8 @@ static void c_free(struct px_conn *c)
     px_in_drop(w, &c->rin);
     px_hbuf_put(w, c->out);
     px_hbuf_put(w, c->rhead);
-    px_body_free(&c->req_body);
-    px_body_free(&c->resp_body);
+    px_xchg_put(w, c->x);
+    c->x = NULL;
     *c->all_pprev = c->all_next;
     if (c->all_next)
         c->all_next->all_pprev = c->all_pprev;
@@ -239,15 +247,12 @@ static void c_reset_exchange(struct px_conn *c)
     px_hbuf_put(w, c->rhead);
     c->out = c->rhead = NULL;
     c->out_len = c->rhead_len = 0;
-    px_body_free(&c->req_body);
-    px_body_free(&c->resp_body);
-    memset(&c->req_body, 0, sizeof(c->req_body));
-    memset(&c->resp_body, 0, sizeof(c->resp_body));
     px_in_drop(w, &c->rin);
     px_pick_release(c, 0, false);
     if (c->route)
         px_balance_end(c);
-    c->lat_us = 0;
+    px_xchg_put(w, c->x);
+    c->x = NULL;
     c->route = NULL;
     c->xf = 0;
     c->scanned = 0;
@@ -257,7 +262,7 @@ static void c_reset_exchange(struct px_conn *c)
 void px_conn_exchange_done(struct px_conn *c)
 {
     /* the next request starts at a clean boundary only if this body was all read */
-    bool req_done = c->state == PX_C_LOCAL ? !(c->xf & PX_X_REQ_BODY) : c->req_body.done;
+    bool req_done = c->state == PX_C_LOCAL ? !(c->xf & PX_X_REQ_BODY) : c->x->req_body.done;
     c_reset_exchange(c);
     c->nreq++;
     if (!c->keep_alive || !req_done || c->w->stopping) {

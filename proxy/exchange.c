@@ -59,8 +59,9 @@ void px_handle_request(struct px_conn *c, const struct rw_h1_req *req)
         return;
     }
     c->route = r;
+    c->x = px_xchg_get(w);
     c->out = px_hbuf_get(w);
-    int n = c->out ? px_head_request(c, req, c->out, w->hbuf_size) : -ENOMEM;
+    int n = c->out && c->x ? px_head_request(c, req, c->out, w->hbuf_size) : -ENOMEM;
     if (n < 0) {
         consume_in(c, head_len);
         px_local_error(c, n == -ENOMEM ? 503 : 431, true);
@@ -71,13 +72,13 @@ void px_handle_request(struct px_conn *c, const struct rw_h1_req *req)
     px_balance_begin(c);
     c->fail_status = 0;
     uint8_t f = frame_of(req->h.body);
-    px_body_init(&c->req_body, f, f, req->h.content_length, cfg->limit_body, !r->trailers_drop);
+    px_body_init(&c->x->req_body, f, f, req->h.content_length, cfg->limit_body, !r->trailers_drop);
     if (req->expect_continue && f != PX_F_NONE && req->h.minor == 1)
         c->xf |= PX_X_CONTINUE;
     consume_in(c, head_len);
     c->state = PX_C_PROXY;
     c->tries = 0;
-    memset(c->tried, 0, sizeof(c->tried));
+    memset(c->x->tried, 0, sizeof(c->x->tried));
     px_up_start(c);
 }
 
@@ -123,8 +124,8 @@ static bool exchange_retry(struct px_conn *c, uint32_t why)
     px_hbuf_put(c->w, c->rhead);
     c->rhead = NULL;
     c->rhead_len = 0;
-    px_body_free(&c->resp_body);
-    memset(&c->resp_body, 0, sizeof(c->resp_body));
+    px_body_free(&c->x->resp_body);
+    memset(&c->x->resp_body, 0, sizeof(c->x->resp_body));
     px_up_start(c);
     return true;
 }
@@ -139,7 +140,7 @@ void px_exchange_retry_or_fail(struct px_conn *c, uint32_t why, int status)
 
 void px_client_recv_body(struct px_conn *c)
 {
-    if (c->state != PX_C_PROXY || (c->xf & PX_X_REQ_DONE) || c->req_body.done ||
+    if (c->state != PX_C_PROXY || (c->xf & PX_X_REQ_DONE) || c->x->req_body.done ||
         c->in.bid != -2 || c->rd_armed)
         return;
     if ((c->xf & PX_X_CONTINUE) && !c->wr_busy && !(c->xf & PX_X_RESP_HEAD)) {
@@ -157,13 +158,13 @@ void px_req_kick(struct px_conn *c)
     struct px_up *u = c->up;
     if (!u || u->state != PX_UP_BUSY || u->wr_busy || (c->xf & PX_X_REQ_DONE))
         return;
-    struct px_body *b = &c->req_body;
+    struct px_body *b = &c->x->req_body;
     struct iovec iov[RW_IO_MAX_IOV];
     int n = 0;
     if (!(c->xf & PX_X_REQ_HEAD_SENT)) {
         iov[n++] = (struct iovec){c->out, c->out_len};
         c->xf |= PX_X_REQ_HEAD_SENT;
-        c->t_sent_us = now_us();
+        c->x->t_sent_us = now_us();
     }
     while (!b->done && c->in.bid != -2 && c->in.off < c->in.len && n < RW_IO_MAX_IOV) {
         uint32_t used = 0;
@@ -223,7 +224,7 @@ static void resp_frames(struct px_conn *c, const struct rw_h1_resp *resp)
     } else if (in == PX_F_CLOSE) {
         out = PX_F_CHUNKED; /* keep the client connection: re-chunk */
     }
-    px_body_init(&c->resp_body, in, out, resp->h.content_length, 0,
+    px_body_init(&c->x->resp_body, in, out, resp->h.content_length, 0,
                  c->req_minor == 1 && !c->route->trailers_drop);
 }
 
@@ -265,10 +266,10 @@ static void resp_head(struct px_conn *c)
                      : resp.status == 504 ? RW_RETRY_504 : 0;
         if (why && exchange_retry(c, why))
             return;
-        c->lat_us = now_us() - c->t_sent_us;
+        c->x->lat_us = now_us() - c->x->t_sent_us;
         /* Answered before the client's body was all read: close after. Reuse the
          * server connection only if our whole request had been queued to it. */
-        bool all_read = c->req_body.done, all_queued = all_read && c->req_body.fin_sent;
+        bool all_read = c->x->req_body.done, all_queued = all_read && c->x->req_body.fin_sent;
         if (!all_read)
             c->keep_alive = false;
         c->up->keep_alive = resp.h.keep_alive && all_queued;
@@ -316,8 +317,8 @@ void px_resp_eof(struct px_conn *c, int res)
         px_exchange_retry_or_fail(c, RW_RETRY_RESET, 502);
         return;
     }
-    if (c->resp_body.in == PX_F_CLOSE && res == 0) {
-        c->resp_body.done = true;
+    if (c->x->resp_body.in == PX_F_CLOSE && res == 0) {
+        c->x->resp_body.done = true;
         if (u)
             u->keep_alive = false;
         px_resp_kick(c);
@@ -331,10 +332,10 @@ static void exchange_end(struct px_conn *c)
     struct px_up *u = c->up;
     if (u) {
         bool reuse = u->keep_alive && (c->xf & PX_X_REQ_DONE) && c->rin.bid == -2 &&
-                     c->resp_body.in != PX_F_CLOSE && !u->wr_busy;
+                     c->x->resp_body.in != PX_F_CLOSE && !u->wr_busy;
         px_up_release(u, reuse);
     }
-    px_pick_release(c, c->lat_us ? c->lat_us : 1, true);
+    px_pick_release(c, c->x->lat_us ? c->x->lat_us : 1, true);
     px_conn_exchange_done(c);
 }
 
@@ -346,7 +347,7 @@ void px_resp_kick(struct px_conn *c)
             px_up_arm_read(c->up);
         return;
     }
-    struct px_body *b = &c->resp_body;
+    struct px_body *b = &c->x->resp_body;
     struct iovec iov[RW_IO_MAX_IOV];
     int n = 0;
     if (c->rhead_len) {
@@ -387,7 +388,7 @@ void px_resp_kick(struct px_conn *c)
          * come after the response's): the exchange ends when both are done */
         if (c->up && c->up->wr_busy)
             return;
-        if (!c->req_body.done)
+        if (!c->x->req_body.done)
             c->keep_alive = false; /* answered before the request body ended */
         exchange_end(c);
         return;

@@ -272,7 +272,7 @@ int px_head_response(struct px_conn *c, const struct rw_h1_resp *resp, char *out
     char cookie[512];
     size_t cl = px_sticky_response(c, resp, cookie, sizeof(cookie));
     put(&h, cookie, cl);
-    const struct px_body *b = &c->resp_body;
+    const struct px_body *b = &c->x->resp_body;
     if (b->out == PX_F_LENGTH) {
         put(&h, "Content-Length: ", 16);
         put_u64(&h, resp->h.content_length);

@@ -3,6 +3,7 @@
 #ifndef RW_PROXY_PX_H
 #define RW_PROXY_PX_H
 
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -115,6 +116,18 @@ enum {
     PX_X_ACTIVE = 1u << 12,   /* counted in the upstream's active requests */
 };
 
+/* What only a proxied exchange needs: lent from a per-worker free list while one
+ * runs, so that an idle keep-alive connection stays small. */
+struct px_xchg {
+    struct px_body req_body;  /* client -> upstream */
+    struct px_body resp_body; /* upstream -> client */
+    struct px_pick pick;
+    uint64_t tried[4];
+    uint64_t t_sent_us; /* request head handed to the upstream */
+    uint64_t lat_us;    /* request sent to response head */
+    struct px_xchg *next; /* free list */
+};
+
 /* A client connection and its current exchange. */
 struct px_conn {
     struct px_worker *w; /* borrowed */
@@ -150,17 +163,16 @@ struct px_conn {
     uint8_t tries;
     uint16_t fail_status;        /* the status a failed attempt calls for (502/504) */
     bool queued;                 /* waiting in its upstream's queue */
-    uint64_t tried[4];
     struct rw_backend *be;       /* borrowed: the reserved server of this attempt, or NULL */
-    struct px_pick pick;
-    uint64_t t_sent_us;          /* request head handed to the upstream */
-    uint64_t lat_us;             /* request sent to response head */
     uint64_t q_deadline;         /* queued: give up (503) at this loop time */
     struct px_conn *q_next;
-    struct px_body req_body;  /* client -> upstream */
-    struct px_body resp_body; /* upstream -> client */
-    struct sockaddr_storage peer;
-    char peer_ip[48];
+    struct px_xchg *x; /* owned: the proxied exchange in progress, or NULL */
+    union {
+        struct sockaddr sa;
+        struct sockaddr_in v4;
+        struct sockaddr_in6 v6;
+    } peer;
+    char peer_ip[46];
 };
 
 /* Per upstream, per worker: idle connections to each server, the wait queue, and
@@ -216,6 +228,8 @@ struct px_worker {
     bool buf_wake;               /* a buffer came back while some waited */
     struct px_conn *grave_c;     /* closed connections, freed after this loop turn */
     struct px_up *grave_u;
+    struct px_xchg *xchg_free;   /* owned: free exchange state */
+    uint32_t nxchg_free;
     char **hbufs;              /* owned: free head buffers */
     uint32_t nhbufs;
     uint32_t hbuf_size;
@@ -246,6 +260,8 @@ struct rw_proxy {
 };
 
 /* worker.c */
+struct px_xchg *px_xchg_get(struct px_worker *w);
+void px_xchg_put(struct px_worker *w, struct px_xchg *x);
 char *px_hbuf_get(struct px_worker *w);
 void px_hbuf_put(struct px_worker *w, char *b);
 void px_in_drop(struct px_worker *w, struct px_in *in);

@@ -113,7 +113,7 @@ void px_attempt_failed(struct px_conn *c)
 {
     struct rw_backend *be = c->be;
     if (be && be->id < 64 * 4)
-        c->tried[be->id / 64] |= 1ull << (be->id % 64);
+        c->x->tried[be->id / 64] |= 1ull << (be->id % 64);
     px_pick_release(c, 0, false);
 }
 

@@ -27,6 +27,36 @@
 
 /* ---- head buffers: per-worker free list, no allocation on the hot path ---- */
 
+struct px_xchg *px_xchg_get(struct px_worker *w)
+{
+    struct px_xchg *x = w->xchg_free;
+    if (x) {
+        w->xchg_free = x->next;
+        w->nxchg_free--;
+    } else {
+        x = malloc(sizeof(*x));
+        if (!x)
+            return NULL;
+    }
+    memset(x, 0, sizeof(*x));
+    return x;
+}
+
+void px_xchg_put(struct px_worker *w, struct px_xchg *x)
+{
+    if (!x)
+        return;
+    px_body_free(&x->req_body);
+    px_body_free(&x->resp_body);
+    if (w->nxchg_free >= PX_HBUF_KEEP) {
+        free(x);
+        return;
+    }
+    x->next = w->xchg_free;
+    w->xchg_free = x;
+    w->nxchg_free++;
+}
+
 char *px_hbuf_get(struct px_worker *w)
 {
     if (w->nhbufs)
@@ -312,6 +342,11 @@ static void worker_teardown(struct px_worker *w)
     free(w->ups);
     while (w->nhbufs)
         free(w->hbufs[--w->nhbufs]);
+    while (w->xchg_free) {
+        struct px_xchg *x = w->xchg_free;
+        w->xchg_free = x->next;
+        free(x);
+    }
     free(w->hbufs);
     free(w->hdrs);
     if (w->match_data)

@@ -27,11 +27,14 @@ struct fx *fx_new(const char *json)
     f->c.keep_alive = true;
     f->c.req_minor = 1;
     strcpy(f->c.peer_ip, "127.0.0.1");
+    f->c.x = calloc(1, sizeof(*f->c.x));
+    assert_non_null(f->c.x);
     return f;
 }
 
 void fx_free(struct fx *f)
 {
+    free(f->c.x);
     pcre2_match_data_free(f->w.match_data);
     rw_cfg_free(f->cfg);
     free(f);

@@ -114,7 +114,7 @@ static void response_head(void **state)
     f->c.route = &f->cfg->listeners[0].routes[0];
     f->c.req_minor = 0; /* an HTTP/1.0 client: de-chunked, close-delimited */
     f->c.keep_alive = false;
-    px_body_init(&f->c.resp_body, PX_F_CHUNKED, PX_F_CLOSE, 0, 0, false);
+    px_body_init(&f->c.x->resp_body, PX_F_CHUNKED, PX_F_CLOSE, 0, 0, false);
     int n = px_head_response(&f->c, &resp, f->out, sizeof(f->out) - 1);
     assert_true(n > 0);
     f->out[n] = '\0';
@@ -130,7 +130,7 @@ static void response_head(void **state)
     assert_non_null(strstr(h, "\r\nVia: 1.1 cdn, 1.1 ringwall\r\n"));
     assert_non_null(strstr(h, "\r\nX-Keep: 1\r\n"));
     assert_non_null(strstr(h, "\r\nConnection: close\r\n\r\n"));
-    px_body_free(&f->c.resp_body);
+    px_body_free(&f->c.x->resp_body);
 }
 
 int test_head_run(void)
