@@ -116,6 +116,7 @@ int rw__cfg_parse_addr(const char *s, struct sockaddr_storage *addr, socklen_t *
 const char *rw__cfg_check_token(const char *s);       /* RFC 9110 token, non-empty */
 const char *rw__cfg_check_hdr_value(const char *s);   /* no control characters but HTAB */
 const char *rw__cfg_check_path(const char *s);        /* "/..." without controls, space, ? or # */
+const char *rw__cfg_check_target(const char *s);      /* same, but '?' (a query) is allowed */
 const char *rw__cfg_check_host(const char *s);        /* DNS name or IP literal, no wildcard */
 const char *rw__cfg_check_host_match(const char *s);  /* same, or "*.<name>" */
 const char *rw__cfg_check_host_port(const char *s);   /* host with an optional ":port" */
@@ -140,6 +141,14 @@ void rw__cfg_load_upstream(struct rw__cfg_ctx *c, const char *name, const json_t
 /* Parse ju["sticky"] into st; defaults are applied whether it is present or not, and ju
  * may be NULL (defaults only). */
 void rw__cfg_load_sticky(struct rw__cfg_ctx *c, const json_t *ju, struct rw_cfg_sticky *st);
+
+/* ---- health.c ---- */
+
+/* Parse ju["health_check"] into h / ju["passive"] into p (at the upstream's path).
+ * Defaults are applied whether the key is present or not (enabled says which); ju may
+ * be NULL (defaults only). */
+void rw__cfg_load_health(struct rw__cfg_ctx *c, const json_t *ju, struct rw_cfg_health *h);
+void rw__cfg_load_passive(struct rw__cfg_ctx *c, const json_t *ju, struct rw_cfg_passive *p);
 
 /* ---- free.c ---- */
 void rw__cfg_free_route(struct rw_cfg_route *r);

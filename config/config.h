@@ -159,6 +159,9 @@ enum {
     RW_RETRY_504 = 1u << 5,
 };
 
+/* Status bitmaps (expect_status, error_status): bit (code - 100) for codes 100..599. */
+#define RW_CFG_STATUS_WORDS 8
+
 enum rw_cfg_hc_type {
     RW_CFG_HC_HTTP = 0,
     RW_CFG_HC_TCP,
@@ -168,13 +171,13 @@ enum rw_cfg_hc_type {
 struct rw_cfg_health {
     bool enabled;           /* the key is present */
     uint8_t type;           /* enum rw_cfg_hc_type, default http */
-    char *path;             /* owned: default "/" ; must start with '/' */
-    char *method;           /* owned: token, default "GET" */
+    char *path;             /* owned: default "/"; NULL unless an enabled http check */
+    char *method;           /* owned: token, default "GET"; NULL unless an enabled http check */
     char *host;             /* owned or NULL: Host header (default: the server's address) */
-    uint64_t expect_status[8]; /* bitmap of codes 100..599 (bit code-100); default 200..399 */
+    uint64_t expect_status[RW_CFG_STATUS_WORDS]; /* codes that pass; default 200..399 */
     char *expect_body;      /* owned or NULL: substring the body must contain */
     uint32_t interval_ms;   /* default 2s */
-    uint32_t timeout_ms;    /* default 1s, <= interval */
+    uint32_t timeout_ms;    /* default 1s (cut to interval when that is shorter), <= interval */
     uint32_t rise;          /* 1..100, default 2 */
     uint32_t fall;          /* 1..100, default 3 */
     uint32_t jitter_pct;    /* "jitter": "10%" (0..50), default 10 */
@@ -185,10 +188,10 @@ struct rw_cfg_health {
 struct rw_cfg_passive {
     bool enabled;                /* the key is present */
     uint32_t consecutive_errors; /* 1..1000, default 5 */
-    uint64_t error_status[8];    /* bitmap of 100..599; default 5xx ("error_statuses": ["5xx", 429]) */
+    uint64_t error_status[RW_CFG_STATUS_WORDS]; /* "error_statuses": ["5xx", 429]; default 5xx */
     uint32_t window_ms;          /* default 10s */
     uint32_t eject_ms;           /* default 30s */
-    uint32_t max_eject_ms;       /* default 5m, >= eject */
+    uint32_t max_eject_ms;       /* default 5m (or eject when longer), >= eject */
     uint32_t max_eject_percent;  /* 0..100, default 50 */
 };
 
@@ -274,5 +277,14 @@ int rw_cfg_parse_size(const char *s, uint64_t *bytes);
 /* Parse "1.2.3.4:80", "[::1]:80", "*:80" / "0.0.0.0:80" / "[::]:80" into addr.
  * A port is required. 0 or -EINVAL. */
 int rw_cfg_parse_addr(const char *s, struct sockaddr_storage *addr, socklen_t *len);
+
+/* True when status code is in bm (an expect_status / error_status bitmap); codes outside
+ * 100..599 never are. Any thread (the bitmap is immutable). */
+static inline bool rw_cfg_status_has(const uint64_t *bm, unsigned code)
+{
+    if (code < 100 || code > 599)
+        return false;
+    return (bm[(code - 100) / 64] >> ((code - 100) % 64)) & 1u;
+}
 
 #endif

@@ -74,6 +74,10 @@ static void free_upstream(struct rw_cfg_upstream *u)
     free(u->sticky.cookie);
     free(u->sticky.path);
     free(u->sticky.key_file);
+    free(u->health.path);
+    free(u->health.method);
+    free(u->health.host);
+    free(u->health.expect_body);
 }
 
 void rw_cfg_free(struct rw_cfg *cfg)

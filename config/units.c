@@ -252,6 +252,19 @@ const char *rw__cfg_check_path(const char *s)
     return NULL;
 }
 
+const char *rw__cfg_check_target(const char *s)
+{
+    if (s[0] != '/')
+        return "must start with '/'";
+    for (; *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+
+        if (ch <= 0x20 || ch == 0x7f || ch == '#')
+            return "must not contain spaces, control characters or '#'";
+    }
+    return NULL;
+}
+
 /* Dot-separated labels of letters, digits and '-' (not at a label's ends). */
 static bool units_dns_name(const char *s, size_t n)
 {

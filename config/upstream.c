@@ -7,12 +7,13 @@
 #include <string.h>
 
 static const char *const upstream_keys[] = {
-    "balance", "hash",     "servers",   "slow_start", "sticky",
-    "queue",   "timeouts", "keepalive", "retries",    NULL,
+    "balance",   "hash",    "servers",      "slow_start", "sticky",          "queue", "timeouts",
+    "keepalive", "retries", "health_check", "passive",    "panic_threshold", NULL,
 };
 static const char *const server_keys[] = {
-    "name", "address", "weight", "max_conns", "backup", NULL,
+    "name", "address", "weight", "max_conns", "backup", "initial", NULL,
 };
+static const char *const server_initial[] = {"up", "down", NULL};
 static const char *const up_timeout_keys[] = {"connect", "response", "read", NULL};
 static const char *const keepalive_keys[] = {"max_idle", "idle_timeout", NULL};
 static const char *const hash_keys[] = {
@@ -39,6 +40,8 @@ static const struct {
 
 static void load_server(struct rw__cfg_ctx *c, const json_t *js, struct rw_cfg_server *s)
 {
+    unsigned initial = 0;
+
     s->weight = 1;
     if (!json_is_object(js)) {
         rw__cfg_err_got(c, js, "must be an object like {\"address\": \"127.0.0.1:9000\"}");
@@ -51,6 +54,8 @@ static void load_server(struct rw__cfg_ctx *c, const json_t *js, struct rw_cfg_s
     rw__cfg_get_u32(c, js, "weight", 1, 1000, &s->weight);
     rw__cfg_get_u32(c, js, "max_conns", 0, 1000000, &s->max_conns);
     rw__cfg_get_bool(c, js, "backup", &s->backup);
+    if (rw__cfg_get_choice(c, js, "initial", server_initial, false, &initial))
+        s->initial_down = initial == 1;
     if (!s->name && json_is_string(json_object_get(js, "address")))
         s->name = rw__cfg_xstrdup(json_string_value(json_object_get(js, "address")));
 }
@@ -325,6 +330,29 @@ static void up_retries(struct rw__cfg_ctx *c, const json_t *ju, struct rw_cfg_up
     rw__cfg_leave(c, mark);
 }
 
+/* A server that starts down comes up only through an active check. */
+static void up_initial_down(struct rw__cfg_ctx *c, const json_t *ju,
+                            const struct rw_cfg_upstream *up)
+{
+    const json_t *arr = json_object_get(ju, "servers");
+
+    if (up->health.enabled || json_array_size(arr) != up->nservers)
+        return;
+    for (uint32_t i = 0; i < up->nservers; i++) {
+        size_t mark;
+
+        if (!up->servers[i].initial_down)
+            continue;
+        mark = rw__cfg_enter_key(c, "servers");
+        rw__cfg_enter_index(c, i);
+        rw__cfg_enter_key(c, "initial");
+        rw__cfg_err_got(c, json_object_get(json_array_get(arr, i), "initial"),
+                        "\"down\" needs a \"health_check\" on the upstream (nothing else would "
+                        "bring the server up)");
+        rw__cfg_leave(c, mark);
+    }
+}
+
 static void up_defaults(const char *name, struct rw_cfg_upstream *up)
 {
     up->name = rw__cfg_xstrdup(name);
@@ -354,6 +382,8 @@ void rw__cfg_load_upstream(struct rw__cfg_ctx *c, const char *name, const json_t
 
     up_defaults(name, up);
     rw__cfg_load_sticky(c, NULL, &up->sticky);
+    rw__cfg_load_health(c, NULL, &up->health);
+    rw__cfg_load_passive(c, NULL, &up->passive);
     if (why)
         rw__cfg_err(c, "upstream names %s", why);
     if (!json_is_object(ju)) {
@@ -379,4 +409,8 @@ void rw__cfg_load_upstream(struct rw__cfg_ctx *c, const char *name, const json_t
         rw__cfg_leave(c, mark);
     }
     up_retries(c, ju, up);
+    rw__cfg_load_health(c, ju, &up->health);
+    rw__cfg_load_passive(c, ju, &up->passive);
+    rw__cfg_get_u32(c, ju, "panic_threshold", 0, 100, &up->panic_threshold);
+    up_initial_down(c, ju, up);
 }

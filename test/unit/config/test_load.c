@@ -430,6 +430,29 @@ static const struct rw_cfg_upstream *find_up(const struct rw_cfg *cfg, const cha
     return NULL;
 }
 
+/* The issue-4 keys of examples/reference.json reach their fields. */
+static void reference_health(const struct rw_cfg_upstream *api, const struct rw_cfg_upstream *ses)
+{
+    assert_true(api->health.enabled);
+    assert_int_equal(api->health.type, RW_CFG_HC_HTTP);
+    assert_string_equal(api->health.path, "/healthz");
+    assert_string_equal(api->health.host, "api.internal");
+    assert_true(rw_cfg_status_has(api->health.expect_status, 301));
+    assert_false(rw_cfg_status_has(api->health.expect_status, 302));
+    assert_string_equal(api->health.expect_body, "ok");
+    assert_int_equal(api->health.port, 9100);
+    assert_true(api->passive.enabled);
+    assert_true(rw_cfg_status_has(api->passive.error_status, 429));
+    assert_int_equal(api->passive.max_eject_ms, 300000);
+    assert_int_equal(api->panic_threshold, 50);
+    assert_false(api->servers[0].initial_down);
+    assert_true(api->servers[2].initial_down);
+    assert_int_equal(ses->health.type, RW_CFG_HC_TCP);
+    assert_int_equal(ses->health.timeout_ms, 2000);
+    assert_int_equal(ses->health.jitter_pct, 0);
+    assert_true(ses->passive.enabled);
+}
+
 /* The issue-3 keys of examples/reference.json reach their fields. */
 static void reference_upstreams(const struct rw_cfg *cfg)
 {
@@ -457,6 +480,8 @@ static void reference_upstreams(const struct rw_cfg *cfg)
     assert_int_equal(pin->sticky.mode, RW_STICKY_IP);
     assert_int_equal(pin->sticky.table_size, 4096);
     assert_string_equal(find_up(cfg, "web")->balance, "least_conn");
+    assert_false(find_up(cfg, "web")->health.enabled);
+    reference_health(api, ses);
 }
 
 static void examples_load(void **state)

@@ -79,5 +79,6 @@ int main(void)
     fails += test_route_group();
     fails += test_upstream_group();
     fails += test_sticky_group();
+    fails += test_health_group();
     return fails ? 1 : 0;
 }

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* Tests for config/upstream.c: balance, hash options, servers, slow start, queue, retries. */
+/* Tests for config/upstream.c: balance, hash options, servers, slow start, queue, retries,
+ * panic threshold and initial server state. */
 #include "cfg-test.h"
 
 #include <errno.h>
@@ -61,6 +62,39 @@ static void servers_limits_and_backup(void **state)
     assert_false(u->servers[2].backup);
     assert_int_equal(u->slow_start_ms, 30000);
     rw_cfg_free(cfg);
+}
+
+static void panic_and_initial(void **state)
+{
+    static const struct {
+        const char *servers, *body;
+        uint32_t panic;
+        bool down0, down1;
+    } t[] = {
+        {"{'address': '*:1'}, {'address': '*:2'}", "", 0, false, false},
+        {"{'address': '*:1'}, {'address': '*:2'}", ", 'panic_threshold': 0", 0, false, false},
+        {"{'address': '*:1'}, {'address': '*:2'}", ", 'panic_threshold': 100", 100, false, false},
+        {"{'address': '*:1', 'initial': 'up'}, {'address': '*:2'}", ", 'panic_threshold': 50", 50,
+         false, false},
+        {"{'address': '*:1', 'initial': 'down'}, {'address': '*:2', 'initial': 'up'}",
+         ", 'health_check': {}", 0, true, false},
+        {"{'address': '*:1'}, {'address': '*:2', 'initial': 'down'}",
+         ", 'health_check': {'type': 'tcp'}, 'panic_threshold': 1", 1, false, true},
+    };
+
+    for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+        char json[1024];
+        struct rw_cfg *cfg;
+        const struct rw_cfg_upstream *u;
+
+        snprintf(json, sizeof(json), TUP_S("%s", "%s"), t[i].servers, t[i].body);
+        cfg = tcfg_expect_ok(json);
+        u = &cfg->upstreams[0];
+        assert_int_equal(u->panic_threshold, t[i].panic);
+        assert_int_equal(u->servers[0].initial_down, t[i].down0);
+        assert_int_equal(u->servers[1].initial_down, t[i].down1);
+        rw_cfg_free(cfg);
+    }
 }
 
 static void queue_values(void **state)
@@ -236,6 +270,28 @@ static const struct bad {
      "true, got [{\"address\":\"*:1\",\"backup\":true}]"},
     {TUP_S("{'address': '*:1', 'backup': true}, {'address': '*:2', 'backup': true}", ""),
      "$.upstreams.a.servers: must include at least one server without \"backup\": true"},
+    /* initial, panic_threshold */
+    {TUP_S("{'address': '*:1', 'initial': 'DOWN'}", ", 'health_check': {}"),
+     "cfg.json: $.upstreams.a.servers[0].initial: must be one of \"up\", \"down\", got \"DOWN\""},
+    {TUP_S("{'address': '*:1', 'initial': false}", ""),
+     "$.upstreams.a.servers[0].initial: must be one of \"up\", \"down\", got false"},
+    {TUP_S("{'address': '*:1', 'inital': 'up'}", ""),
+     "$.upstreams.a.servers[0].inital: unknown key; did you mean initial?"},
+    {TUP_S("{'address': '*:1'}, {'address': '*:2', 'initial': 'down'}", ""),
+     "cfg.json: $.upstreams.a.servers[1].initial: \"down\" needs a \"health_check\" on the "
+     "upstream (nothing else would bring the server up), got \"down\""},
+    {TUP_S("{'address': '*:1', 'initial': 'down'}", ", 'passive': {}"),
+     "$.upstreams.a.servers[0].initial: \"down\" needs a \"health_check\""},
+    {TUP(", 'panic_threshold': 101"),
+     "cfg.json: $.upstreams.a.panic_threshold: must be an integer 0..100, got 101"},
+    {TUP(", 'panic_threshold': -1"), "$.upstreams.a.panic_threshold: must be an integer 0..100"},
+    {TUP(", 'panic_threshold': 0.5"),
+     "$.upstreams.a.panic_threshold: must be an integer 0..100, got 0.5"},
+    {TUP(", 'panic_threshold': '50%'"),
+     "$.upstreams.a.panic_threshold: must be an integer 0..100, got \"50%\""},
+    {TUP(", 'panic': 50"), "$.upstreams.a.panic: unknown key"},
+    {TUP(", 'healthcheck': {}"),
+     "$.upstreams.a.healthcheck: unknown key; did you mean health_check?"},
     /* slow_start */
     {TUP(", 'slow_start': 30"), "$.upstreams.a.slow_start: must be a duration like \"10s\""},
     {TUP(", 'slow_start': '0s'"), "$.upstreams.a.slow_start: must be greater than 0, got \"0s\""},
@@ -385,6 +441,7 @@ int test_upstream_group(void)
     const struct CMUnitTest t[] = {
         cmocka_unit_test(upstream_defaults),
         cmocka_unit_test(servers_limits_and_backup),
+        cmocka_unit_test(panic_and_initial),
         cmocka_unit_test(queue_values),
         cmocka_unit_test(retry_values),
         cmocka_unit_test(bad_upstreams),
