@@ -25,6 +25,7 @@ struct rw_server_def {
     uint32_t weight;    /* 1..1000 */
     uint32_t max_conns; /* in-flight limit across workers, 0 = none */
     bool backup;        /* used only when no primary is usable */
+    bool initial_down;  /* health checks: DOWN until its first check passes */
 };
 
 /* Algorithm options (config "hash", "slow_start"); NULL means all zero. */
@@ -32,6 +33,10 @@ struct rw_lb_params {
     uint8_t hash_method;    /* RW_LB_HASH_* */
     double balance_factor;  /* bounded-load c for hash/ip_hash; 0 = unbounded, else >= 1 */
     uint32_t slow_start_ms; /* 0 = off */
+    /* Percent 0..100, 0 = off. When fewer than this share of the snapshot's primaries
+     * are UP and no backup is usable, picks ignore health: DOWN primaries count as
+     * usable (DRAIN, weight 0, tried and full ones are still skipped). */
+    uint32_t panic_threshold;
 };
 
 /* One server's runtime object. Identity fields are fixed at creation; the atomic
@@ -42,6 +47,7 @@ struct rw_backend {
     uint32_t weight;    /* configured weight 1..1000 */
     uint32_t max_conns; /* in-flight limit across workers, 0 = none */
     bool backup;        /* only when no primary is usable */
+    bool initial_down;  /* health checks: DOWN until its first check passes */
     uint64_t uid;       /* stable id: rw_lb_hash(name, RW_LB_UID_SEED) (sticky tokens, hashing) */
     const char *name;   /* borrowed: the config's server name, or NULL */
     struct sockaddr_storage addr;
@@ -85,6 +91,8 @@ struct rw_lb_req {
     /* out: set by rw_pool_pick when it answers NULL and some otherwise usable server
      * was skipped only because it was at max_conns (the caller queues, not 503) */
     bool saw_full;
+    /* out: set by rw_pool_pick: this pick ran in panic mode (health ignored) */
+    bool panic;
 };
 
 struct rw_lb;
@@ -169,12 +177,16 @@ struct rw_backend *rw_pool_add_backend(struct rw_pool *p, const struct rw_server
 /* Pick a usable server for worker `worker` and reserve a slot on it (its in-flight
  * count is already incremented; max_conns is enforced across workers with fetch_add
  * and undo). Primaries first; backups only when no primary is usable (down, draining,
- * weight 0, full or in req->tried). NULL when none is: then req->saw_full tells
- * whether a server was skipped only for being full. req may be NULL (nothing tried,
- * now_ms 0, no hash). Worker thread inside an RCU read side; never blocks or locks.
- * The first pick after a new snapshot rebuilds the worker's algorithm state (O(n),
- * allocates; on -ENOMEM the pick answers NULL). Pair every success with
- * rw_pool_release. */
+ * weight 0, full or in req->tried). Panic (params.panic_threshold > 0, fewer than that
+ * percent of the primaries UP, no backup usable): the pick ignores the algorithm and
+ * health and spreads over the primaries that are UP or DOWN (weighted random; with
+ * req->has_hash, weighted rendezvous hashing on req->hash), and sets req->panic. The
+ * panic decision is re-evaluated per worker when the snapshot or the pool's change
+ * counter moves (O(n) then, one atomic load per pick otherwise). NULL when none is: then
+ * req->saw_full tells whether a server was skipped only for being full. req may be NULL (nothing
+ * tried, now_ms 0, no hash). Worker thread inside an RCU read side; never blocks or locks. The
+ * first pick after a new snapshot rebuilds the worker's algorithm state (O(n), allocates; on
+ * -ENOMEM the pick answers NULL). Pair every success with rw_pool_release. */
 struct rw_backend *rw_pool_pick(struct rw_pool *p, uint32_t worker, struct rw_lb_req *req);
 
 /* End a reserved slot on b (from rw_pool_pick or rw_backend_try_reserve): in-flight

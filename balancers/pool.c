@@ -21,6 +21,11 @@
 struct rw__pool_worker {
     _Alignas(64) uint64_t seen_gen; /* generation last rebuilt for; 0 = never */
     uint64_t now_ms;                /* the last pick's req->now_ms (for release) */
+    /* panic threshold: the decision is cached until the snapshot or counter moves */
+    uint64_t panic_gen;     /* generation it was evaluated for; 0 = never */
+    uint64_t panic_changes; /* the pool's change counter then */
+    uint64_t rng;           /* panic picks: splitmix64 state */
+    bool panic;
 };
 
 struct pool_uid {
@@ -120,6 +125,7 @@ static int pool_backend_create(struct rw_pool *p, const struct rw_server_def *d,
     b->weight = d->weight;
     b->max_conns = d->max_conns;
     b->backup = d->backup;
+    b->initial_down = d->initial_down;
     b->name = d->name;
     b->uid = pool_uid_of(d->name, b->id);
     if (d->addrlen) {
@@ -147,6 +153,8 @@ static int pool_init(struct rw_pool *p, const struct rw_lb_ops *ops,
         return -ENOMEM;
     /* Generation 0 is never published, so every worker rebuilds before its first pick. */
     memset(p->_w, 0, (size_t)p->_nworkers * sizeof(*p->_w));
+    for (uint32_t i = 0; i < p->_nworkers; i++)
+        p->_w[i].rng = rw_lb_hash(&i, sizeof(i), RW_LB_UID_SEED ^ 2);
     for (uint32_t i = 0; i < n; i++) {
         struct rw_backend *b;
         int rc = pool_backend_create(p, &defs[i], &b);
@@ -165,7 +173,8 @@ static int pool_init(struct rw_pool *p, const struct rw_lb_ops *ops,
 
 static bool pool_params_ok(const struct rw_lb_params *pr)
 {
-    return pr->hash_method <= RW_LB_HASH_RING && !isnan(pr->balance_factor) &&
+    return pr->hash_method <= RW_LB_HASH_RING && pr->panic_threshold <= 100 &&
+           !isnan(pr->balance_factor) &&
            (pr->balance_factor == 0 || (pr->balance_factor >= 1 && pr->balance_factor <= 1e6));
 }
 
@@ -244,15 +253,104 @@ bool rw_backend_try_reserve(struct rw_backend *b)
     return (st == RW_BE_UP || st == RW_BE_DRAIN) && pool_reserve(b);
 }
 
+/* In panic mode DOWN counts as usable; DRAIN and weight 0 never do. */
+static bool pool_panic_usable(const struct rw_backend *b)
+{
+    return atomic_load_explicit(&b->state, memory_order_relaxed) != RW_BE_DRAIN &&
+           atomic_load_explicit(&b->eff_weight, memory_order_relaxed) > 0;
+}
+
 /* Only on the NULL path: was any otherwise eligible server full? */
-static bool pool_saw_full(const struct rw_backend_set *set, const struct rw_lb_req *req)
+static bool pool_saw_full(const struct rw_backend_set *set, const struct rw_lb_req *req, bool panic)
 {
     for (uint32_t i = 0; i < set->n; i++) {
         const struct rw_backend *b = set->b[i];
-        if (rw_backend_usable(b) && !rw_lb_tried(req, b) && rw_backend_full(b))
+        bool usable = panic && !b->backup ? pool_panic_usable(b) : rw_backend_usable(b);
+        if (usable && !rw_lb_tried(req, b) && rw_backend_full(b))
             return true;
     }
     return false;
+}
+
+/* Is this worker's pick in panic mode? Recounted only when the snapshot or the pool's
+ * change counter moved: every state change bumps the counter after its store, and the
+ * counter is read before the states, so a racing change is seen at the next pick. */
+static bool pool_panic(const struct rw_pool *p, struct rw__pool_worker *pw,
+                       const struct rw_backend_set *set)
+{
+    uint32_t thr = p->_params.panic_threshold;
+    if (!thr)
+        return false;
+    uint64_t ch = atomic_load_explicit(set->changes, memory_order_acquire);
+    if (pw->panic_gen == set->generation && pw->panic_changes == ch)
+        return pw->panic;
+    pw->panic_gen = set->generation;
+    pw->panic_changes = ch;
+    const struct rw_backend_set *prim = set->primary, *bak = set->backup;
+    uint32_t up = 0;
+    for (uint32_t i = 0; i < prim->n; i++)
+        up += atomic_load_explicit(&prim->b[i]->state, memory_order_relaxed) == RW_BE_UP;
+    bool backup_ok = false;
+    for (uint32_t i = 0; i < bak->n && !backup_ok; i++)
+        backup_ok = rw_backend_usable(bak->b[i]);
+    pw->panic = prim->n && !backup_ok && (uint64_t)up * 100 < (uint64_t)thr * prim->n;
+    return pw->panic;
+}
+
+static bool pool_panic_ok(const struct rw_backend *b, const struct rw_lb_req *req)
+{
+    return pool_panic_usable(b) && !rw_lb_tried(req, b) && !rw_backend_full(b);
+}
+
+/* Weighted rendezvous: the server with the smallest -ln(u)/w wins, u uniform in (0, 1)
+ * from hash(key, uid); a key keeps its server while the candidate set is stable. */
+static struct rw_backend *pool_panic_hash(const struct rw_backend_set *v,
+                                          const struct rw_lb_req *req)
+{
+    struct rw_backend *best = NULL;
+    double best_score = 0;
+    for (uint32_t i = 0; i < v->n; i++) {
+        struct rw_backend *b = v->b[i];
+        if (!pool_panic_ok(b, req))
+            continue;
+        uint64_t h = rw_lb_hash(&req->hash, sizeof(req->hash), b->uid);
+        double u = ((double)(h >> 11) + 0.5) * 0x1p-53;
+        double score = -log(u) / atomic_load_explicit(&b->eff_weight, memory_order_relaxed);
+        if (!best || score < best_score) {
+            best = b;
+            best_score = score;
+        }
+    }
+    return best;
+}
+
+/* Panic is rare and short: an O(n) weighted random scan instead of the algorithm,
+ * whose cached tables only know UP servers. */
+static struct rw_backend *pool_panic_pick(struct rw__pool_worker *pw,
+                                          const struct rw_backend_set *v,
+                                          const struct rw_lb_req *req)
+{
+    if (req->has_hash)
+        return pool_panic_hash(v, req);
+    uint64_t total = 0;
+    for (uint32_t i = 0; i < v->n; i++)
+        if (pool_panic_ok(v->b[i], req))
+            total += atomic_load_explicit(&v->b[i]->eff_weight, memory_order_relaxed);
+    if (!total)
+        return NULL;
+    uint64_t r = rw__rand_below(&pw->rng, total);
+    struct rw_backend *last = NULL;
+    for (uint32_t i = 0; i < v->n; i++) {
+        struct rw_backend *b = v->b[i];
+        if (!pool_panic_ok(b, req))
+            continue;
+        uint64_t w = atomic_load_explicit(&b->eff_weight, memory_order_relaxed);
+        last = b;
+        if (r < w)
+            return b;
+        r -= w;
+    }
+    return last; /* a weight moved under us: any eligible server will do */
 }
 
 static struct rw_backend *pool_pick_once(struct rw_pool *p, uint32_t worker,
@@ -281,14 +379,17 @@ struct rw_backend *rw_pool_pick(struct rw_pool *p, uint32_t worker, struct rw_lb
         p->_lb_backup->ops->rebuild(p->_lb_backup, worker, set->backup);
         pw->seen_gen = set->generation;
     }
+    bool panic = pool_panic(p, pw, set);
+    req->panic = panic;
     for (int i = 0; i < POOL_RESERVE_TRIES; i++) {
-        struct rw_backend *b = pool_pick_once(p, worker, set, req);
+        struct rw_backend *b =
+            panic ? pool_panic_pick(pw, set->primary, req) : pool_pick_once(p, worker, set, req);
         if (!b)
             break;
         if (pool_reserve(b))
             return b;
     }
-    req->saw_full = pool_saw_full(set, req);
+    req->saw_full = pool_saw_full(set, req, panic);
     return NULL;
 }
 

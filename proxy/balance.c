@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "balancers/sticky.h"
+#include "health/health.h"
 #include "core/log.h"
 #include "proxy/px.h"
 
@@ -264,6 +265,16 @@ size_t px_sticky_response(struct px_conn *c, const struct rw_h1_resp *resp, char
                      st->path, age, st->http_only ? "; HttpOnly" : "", secure ? "; Secure" : "",
                      same_site[st->same_site & 3]);
     return n > 0 && (size_t)n < cap ? (size_t)n : 0;
+}
+
+/* Tell passive health how this attempt on c->be went (RW_OUT_OK with the status
+ * for a response). Lock-free; a no-op without an attempt. */
+void px_report(struct px_conn *c, int outcome, int status)
+{
+    if (!c->be)
+        return;
+    rw_health_report(c->w->px->health, c->w->id, c->route->upstream->index, c->be->id,
+                     (enum rw_outcome)outcome, status);
 }
 
 /* ---- waiting for a free server ---- */

@@ -5,6 +5,7 @@
 #include <time.h>
 
 #include "core/log.h"
+#include "health/health.h"
 #include "proxy/px.h"
 
 static const char continue_100[] = "HTTP/1.1 100 Continue\r\n\r\n";
@@ -132,6 +133,7 @@ static bool exchange_retry(struct px_conn *c, uint32_t why)
 
 void px_exchange_retry_or_fail(struct px_conn *c, uint32_t why, int status)
 {
+    px_report(c, why == RW_RETRY_TIMEOUT ? RW_OUT_TIMEOUT : RW_OUT_RESET, 0);
     if (!exchange_retry(c, why))
         px_exchange_fail(c, status);
 }
@@ -264,6 +266,7 @@ static void resp_head(struct px_conn *c)
         }
         uint32_t why = resp.status == 502 ? RW_RETRY_502 : resp.status == 503 ? RW_RETRY_503
                      : resp.status == 504 ? RW_RETRY_504 : 0;
+        px_report(c, RW_OUT_OK, resp.status); /* passive health: the status decides */
         if (why && exchange_retry(c, why))
             return;
         c->x->lat_us = now_us() - c->x->t_sent_us;

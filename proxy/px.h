@@ -255,6 +255,7 @@ struct rw_proxy {
     struct px_worker *workers;     /* owned */
     struct px_ups *ups;            /* owned: one per upstream */
     struct rw_sticky_key *sticky_key; /* owned: random process key, when no key_file */
+    struct rw_health *health;      /* owned: health-check thread and outlier detection */
     _Atomic uint32_t nconns;       /* all workers (max_connections) */
     _Atomic uint32_t drain_ms;
 };
@@ -329,6 +330,7 @@ bool px_cookie_value(const struct rw_h1_head *h, const char *name, const char **
 void px_balance_prepare(struct px_conn *c, const struct rw_h1_req *req);
 struct rw_backend *px_pick(struct px_conn *c, bool *full);
 void px_pick_release(struct px_conn *c, uint64_t latency_us, bool ok);
+void px_report(struct px_conn *c, int outcome, int status);
 size_t px_sticky_response(struct px_conn *c, const struct rw_h1_resp *resp, char *buf, size_t cap);
 bool px_queue_wait(struct px_conn *c);
 void px_queue_leave(struct px_conn *c);

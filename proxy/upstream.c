@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "health/health.h"
 #include "proxy/px.h"
 
 static void u_on_connect(struct rw_op *op, const struct rw_cqe *cqe);
@@ -123,6 +124,7 @@ static void u_connect_failed(struct px_conn *c, struct px_up *u, int err)
     rw_log(RW_LOG_WARN, "upstream %s server %s: connect: %s", u_cfg(u)->name, u->be->name,
            rw_strerror(err));
     u_close(u);
+    px_report(c, err == -ETIMEDOUT ? RW_OUT_TIMEOUT : RW_OUT_CONNECT, 0);
     px_attempt_failed(c);
     c->fail_status = err == -ETIMEDOUT ? 504 : 502;
     if (px_may_retry(c, RW_RETRY_CONNECT_FAILURE, false)) {

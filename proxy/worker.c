@@ -17,6 +17,7 @@
 
 #include "core/log.h"
 #include "balancers/sticky.h"
+#include "health/health.h"
 #include "core/rcu.h"
 #include "proxy/px.h"
 
@@ -420,12 +421,14 @@ static int ups_build(struct rw_proxy *p, uint32_t i)
         const struct rw_cfg_server *sv = &u->servers[j];
         defs[j] = (struct rw_server_def){.name = sv->name, .addr = sv->addr,
                                          .addrlen = sv->addrlen, .weight = sv->weight,
-                                         .max_conns = sv->max_conns, .backup = sv->backup};
+                                         .max_conns = sv->max_conns, .backup = sv->backup,
+                                         .initial_down = sv->initial_down};
     }
     struct rw_lb_params params = {
         .hash_method = u->hash.method == RW_HASH_RING ? RW_LB_HASH_RING : RW_LB_HASH_MAGLEV,
         .balance_factor = u->hash.balance_factor,
         .slow_start_ms = u->slow_start_ms,
+        .panic_threshold = u->panic_threshold,
     };
     int e = -ENOMEM;
     pu->pool = rw_pool_new(u->name, u->balance, &params, defs, u->nservers, p->nworkers, &e);
@@ -451,6 +454,40 @@ static int ups_build(struct rw_proxy *p, uint32_t i)
     return 0;
 }
 
+/* Active checks and outlier detection of upstream i, from its config. */
+static int ups_health(struct rw_proxy *p, uint32_t i)
+{
+    const struct rw_cfg_upstream *u = &p->cfg->upstreams[i];
+    const struct rw_cfg_health *hc = &u->health;
+    const struct rw_cfg_passive *pc = &u->passive;
+    if (!hc->enabled && !pc->enabled)
+        return 0;
+    struct rw_hc_params a = {
+        .type = hc->type == RW_CFG_HC_TCP ? RW_HC_TCP : RW_HC_HTTP,
+        .path = hc->path,
+        .method = hc->method,
+        .host = hc->host,
+        .expect_body = hc->expect_body,
+        .interval_ms = hc->interval_ms,
+        .timeout_ms = hc->timeout_ms,
+        .rise = hc->rise,
+        .fall = hc->fall,
+        .jitter_pct = hc->jitter_pct,
+        .port = hc->port,
+    };
+    memcpy(a.expect_status, hc->expect_status, sizeof(a.expect_status));
+    struct rw_passive_params ps = {
+        .consecutive_errors = pc->consecutive_errors,
+        .window_ms = pc->window_ms,
+        .eject_ms = pc->eject_ms,
+        .max_eject_ms = pc->max_eject_ms,
+        .max_eject_percent = pc->max_eject_percent,
+    };
+    memcpy(ps.error_status, pc->error_status, sizeof(ps.error_status));
+    return rw_health_add_upstream(p->health, i, u->name, p->ups[i].pool,
+                                  hc->enabled ? &a : NULL, pc->enabled ? &ps : NULL);
+}
+
 void rw_proxy_tick(struct rw_proxy *p)
 {
     struct timespec ts;
@@ -473,8 +510,15 @@ struct rw_proxy *rw_proxy_new(const struct rw_cfg *cfg, const struct rw_io_ops *
     p->ups = calloc(cfg->nupstreams ? cfg->nupstreams : 1, sizeof(*p->ups));
     if (!p->workers || !p->ups)
         goto nomem;
+    p->health = rw_health_new(io, nworkers, err);
+    if (!p->health) {
+        rw_proxy_free(p);
+        return NULL;
+    }
     for (uint32_t i = 0; i < cfg->nupstreams; i++) {
         int e = ups_build(p, i);
+        if (e >= 0)
+            e = ups_health(p, i);
         if (e < 0) {
             rw_log(RW_LOG_ERR, "upstream %s: %s", cfg->upstreams[i].name, rw_strerror(e));
             *err = e;
@@ -516,6 +560,11 @@ nomem:
 
 int rw_proxy_start(struct rw_proxy *p)
 {
+    int hrc = rw_health_start(p->health);
+    if (hrc < 0) {
+        rw_log(RW_LOG_ERR, "health checks: %s", rw_strerror(hrc));
+        return hrc;
+    }
     for (uint32_t i = 0; i < p->nworkers; i++) {
         struct px_worker *w = &p->workers[i];
         int rc = pthread_create(&w->thread, NULL, worker_main, w);
@@ -565,6 +614,7 @@ void rw_proxy_free(struct rw_proxy *p)
                 close(w->lis[j].fd);
         free(w->lis);
     }
+    rw_health_free(p->health); /* stops its thread before the pools go */
     for (uint32_t i = 0; p->ups && i < p->cfg->nupstreams; i++) {
         rw_pool_free(p->ups[i].pool);
         if (!p->ups[i].key_borrowed)

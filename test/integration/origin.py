@@ -27,6 +27,8 @@ Endpoints (the path decides; anything unknown answers like "/"):
   /server-header         Server: secret-backend/1.2, X-Powered-By: PHP/8
   /hop                   hop-by-hop response fields plus X-End: 1
   /login                 sets a JSESSIONID cookie naming this origin (sticky learn mode)
+  /healthz               200 "ok" while healthy, 503 after /admin/fail
+  /admin/fail, /admin/ok make /healthz fail / pass; /admin/fail-all: every request gets 500
   --delay-ms N           every request but /stats waits N ms first (a slow server)
   /trailers              chunked with trailer fields
   /stats                 JSON {connections, open, requests}, not counting /stats itself;
@@ -187,6 +189,8 @@ class Origin:
     def __init__(self, name, idle_close_ms, delay_ms=0):
         self.name = name
         self.delay = delay_ms / 1000.0
+        self.healthy = True  # /healthz answers 200 while true, 503 after /admin/fail
+        self.fail_all = False  # every request but /stats and /admin/* answers 500
         self.idle_close = idle_close_ms / 1000.0 if idle_close_ms else None
         self.lock = threading.Lock()
         self.connections = 0
@@ -224,9 +228,19 @@ class Origin:
         q = req.query()
         seg = path.split("/")
         m = req.method
+        if path.startswith("/admin/"):
+            self.healthy = path != "/admin/fail"
+            self.fail_all = path == "/admin/fail-all"
+            self.simple(sock, 200, b"ok\n", keep)
+            return keep
         if self.delay:
             time.sleep(self.delay)
-        if path.startswith("/echo"):
+        if self.fail_all:
+            self.simple(sock, 500, b"failing\n", keep, method=m)
+        elif path == "/healthz":
+            code = 200 if self.healthy else 503
+            self.simple(sock, code, b"ok\n" if code == 200 else b"unhealthy\n", keep, method=m)
+        elif path.startswith("/echo"):
             doc = {"method": req.method, "target": req.target, "version": req.version,
                    "headers": req.headers, "raw_head": req.raw_head.decode("latin-1"),
                    "body_len": req.body_len, "body_sha256": req.sha.hexdigest(),

@@ -540,6 +540,128 @@ static void pool_find_uid(void **state)
     rw_pool_free(p);
 }
 
+/* Panic threshold 50 over 4 primaries: at 2 UP every pick honours health; at 1 UP
+ * (25%) picks spread over UP and DOWN servers, never DRAIN; recovery ends panic.
+ * Same for every algorithm. */
+static void pool_panic_ignores_health_below_threshold(void **state)
+{
+    struct rw_lb_params params = {.panic_threshold = 50};
+    for (size_t a = 0; a < T_NALGOS; a++) {
+        struct rw_pool *p = t_pool_ex(t_algos[a], &params, NULL, NULL, NULL, 4, 1);
+        uint64_t seed = 7;
+        rw_backend_set_state(p->backends[0], RW_BE_DOWN);
+        rw_backend_set_state(p->backends[1], RW_BE_DOWN);
+        for (int i = 0; i < 100; i++) {
+            struct rw_lb_req req = {.hash = t_rand(&seed), .has_hash = true};
+            assert_true(t_pick_rel(p, 0, &req) >= 2);
+            assert_false(req.panic);
+        }
+        rw_backend_set_state(p->backends[2], RW_BE_DOWN);
+        rw_backend_set_state(p->backends[3], RW_BE_DRAIN);
+        unsigned hits[4] = {0};
+        for (int i = 0; i < 600; i++) {
+            struct rw_lb_req req = {.hash = t_rand(&seed), .has_hash = (i & 1) != 0};
+            hits[t_pick_rel(p, 0, &req)]++;
+            assert_true(req.panic);
+        }
+        assert_int_equal(hits[3], 0); /* DRAIN stays excluded */
+        for (int i = 0; i < 3; i++)
+            if (hits[i] < 100)
+                fail_msg("%s: server %d got %u of 600 panic picks", t_algos[a], i, hits[i]);
+        /* Back above the threshold: health counts again. */
+        rw_backend_set_state(p->backends[3], RW_BE_UP);
+        rw_backend_set_state(p->backends[1], RW_BE_UP);
+        for (int i = 0; i < 100; i++) {
+            struct rw_lb_req req = {.hash = t_rand(&seed), .has_hash = true};
+            uint32_t id = t_pick_rel(p, 0, &req);
+            assert_true(id == 1 || id == 3);
+            assert_false(req.panic);
+        }
+        rw_pool_free(p);
+    }
+}
+
+/* Off (0) by default: everything down answers NULL. A usable backup prevents panic;
+ * with the backups down too, panic spreads over the primaries, not the backups. */
+static void pool_panic_off_and_backups_first(void **state)
+{
+    static const bool bk[] = {false, false, true};
+    struct rw_pool *off = t_pool_ex("round_robin", NULL, NULL, NULL, NULL, 2, 1);
+    rw_backend_set_state(off->backends[0], RW_BE_DOWN);
+    rw_backend_set_state(off->backends[1], RW_BE_DOWN);
+    struct rw_lb_req req = {0};
+    assert_null(rw_pool_pick(off, 0, &req));
+    assert_false(req.panic);
+    rw_pool_free(off);
+
+    struct rw_lb_params params = {.panic_threshold = 100};
+    struct rw_pool *p = t_pool_ex("least_conn", &params, NULL, NULL, bk, 3, 2);
+    rw_backend_set_state(p->backends[0], RW_BE_DOWN);
+    rw_backend_set_state(p->backends[1], RW_BE_DOWN);
+    for (int i = 0; i < 20; i++) {
+        assert_int_equal(t_pick_rel(p, 1, &req), 2);
+        assert_false(req.panic);
+    }
+    rw_backend_set_state(p->backends[2], RW_BE_DOWN);
+    unsigned hits[3] = {0};
+    for (int i = 0; i < 200; i++) {
+        hits[t_pick_rel(p, 1, &req)]++;
+        assert_true(req.panic);
+    }
+    assert_int_equal(hits[2], 0);
+    assert_true(hits[0] > 50 && hits[1] > 50);
+    /* Weight 0 (admin) and the tried set are honoured in panic too. */
+    rw_backend_set_weight(p->backends[0], 0);
+    uint64_t tried = 0;
+    for (int i = 0; i < 20; i++)
+        assert_int_equal(t_pick_rel(p, 1, &req), 1);
+    t_tried_set(&tried, 1);
+    req.tried = &tried;
+    req.ntried_words = 1;
+    assert_null(rw_pool_pick(p, 1, &req));
+    rw_pool_free(p);
+}
+
+/* Panic picks with a hash key are stable per key and spread across keys; max_conns
+ * still holds (a full DOWN server is skipped and reported through saw_full). */
+static void pool_panic_hash_stable_and_limits(void **state)
+{
+    static const uint32_t mc[] = {0, 0, 1};
+    struct rw_lb_params params = {.panic_threshold = 60};
+    struct rw_pool *p = t_pool_ex("hash", &params, NULL, mc, NULL, 3, 1);
+    for (int i = 0; i < 3; i++)
+        rw_backend_set_state(p->backends[i], RW_BE_DOWN);
+    uint64_t seed = 99;
+    unsigned hits[3] = {0};
+    for (int i = 0; i < 300; i++) {
+        struct rw_lb_req req = {.hash = t_rand(&seed), .has_hash = true};
+        uint32_t id = t_pick_rel(p, 0, &req);
+        for (int k = 0; k < 3; k++)
+            assert_int_equal(t_pick_rel(p, 0, &req), id);
+        hits[id]++;
+    }
+    for (int i = 0; i < 3; i++)
+        assert_true(hits[i] > 50);
+    struct rw_lb_req req = {0};
+    struct rw_backend *held = p->backends[2];
+    assert_true(atomic_fetch_add(&held->inflight, 1) == 0); /* server 2 at max_conns */
+    for (int i = 0; i < 50; i++)
+        assert_int_not_equal(t_pick_rel(p, 0, &req), 2);
+    uint64_t tried = 3; /* 0 and 1 tried: only the full one is left */
+    req.tried = &tried;
+    req.ntried_words = 1;
+    assert_null(rw_pool_pick(p, 0, &req));
+    assert_true(req.saw_full);
+    atomic_fetch_sub(&held->inflight, 1);
+    rw_pool_free(p);
+
+    struct rw_lb_params bad = {.panic_threshold = 101};
+    struct rw_server_def def = {.weight = 1};
+    int err = 0;
+    assert_null(rw_pool_new("x", "round_robin", &bad, &def, 1, 1, &err));
+    assert_int_equal(err, -EINVAL);
+}
+
 int test_pool_run(void)
 {
     const struct CMUnitTest t[] = {
@@ -556,6 +678,9 @@ int test_pool_run(void)
         cmocka_unit_test(pool_backup_only_when_primaries_unusable),
         cmocka_unit_test(pool_slow_start_ramps),
         cmocka_unit_test(pool_find_uid),
+        cmocka_unit_test(pool_panic_ignores_health_below_threshold),
+        cmocka_unit_test(pool_panic_off_and_backups_first),
+        cmocka_unit_test(pool_panic_hash_stable_and_limits),
     };
     return cmocka_run_group_tests_name("balancers/pool", t, NULL, NULL);
 }
