@@ -219,6 +219,29 @@ struct rw_cfg_upstream {
     double retry_budget;          /* retries.budget: share of recent requests, default 0.2 */
 };
 
+/* "admin": {...}: the admin socket and the optional HTTP admin listener. */
+struct rw_cfg_admin {
+    char *socket;     /* owned or NULL (no admin socket): Unix socket path */
+    uint32_t mode;    /* "mode": "0660" (octal string), default 0660 */
+    char *http;       /* owned or NULL: "127.0.0.1:9901" (validated address) */
+    struct sockaddr_storage http_addr;
+    socklen_t http_addrlen;
+    char *token;      /* owned or NULL: enables control commands over HTTP */
+};
+
+/* "access_log": {...} */
+struct rw_cfg_access_log {
+    char *path;       /* owned or NULL (off): a file path or "stdout" */
+    uint8_t format;   /* 0 = "json" (default), 1 = "combined" */
+};
+
+/* "request_id": {...}: on by default. */
+struct rw_cfg_request_id {
+    char *header;     /* owned: lower-case header name, default "x-request-id"; NULL when
+                       * "request_id": false */
+    bool trust_client; /* keep a client's value, default true */
+};
+
 struct rw_cfg {
     uint32_t workers;   /* 0: one per CPU */
     char *io_backend;   /* owned: "auto" | "io_uring" | "epoll" */
@@ -236,6 +259,10 @@ struct rw_cfg {
     uint32_t client_header_timeout_ms; /* default 10s */
     uint32_t client_body_timeout_ms;   /* default 60s */
     uint32_t client_idle_timeout_ms;   /* default 75s */
+    uint32_t shutdown_timeout_ms;      /* "shutdown_timeout", default 30s */
+    struct rw_cfg_admin admin;
+    struct rw_cfg_access_log access_log;
+    struct rw_cfg_request_id request_id;
     struct rw_cfg_listener *listeners; /* owned */
     uint32_t nlisteners;
     struct rw_cfg_upstream *upstreams; /* owned */
