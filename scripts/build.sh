@@ -26,6 +26,12 @@ case "$kind" in
     exit 2 ;;
 esac
 
+# wolfSSL with its x86-64 assembly, built once into a cache (scripts/wolfssl.sh, docs/wolfssl.md);
+# on any failure (offline, no deb-src, not x86-64) the system library, reported by CMake.
+# RW_WOLFSSL=system skips it.
+wolfssl_prefix="$(scripts/wolfssl.sh build)" || wolfssl_prefix=""
+args+=("-DRW_WOLFSSL_PREFIX=${wolfssl_prefix:-system}")
+
 echo "build: $kind -> $dir/"
 CC="$cc" cmake -S . -B "$dir" -G "Unix Makefiles" "${args[@]}"
 cmake --build "$dir" -- -j"$jobs"

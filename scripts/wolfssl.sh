@@ -1,0 +1,203 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# Build (once, cached) a static wolfSSL with its x86-64 assembly from Debian's pinned source package.
+#
+#   scripts/wolfssl.sh [build]   ensure the cached build exists; print its prefix on stdout
+#                                (nothing when falling back to the system library); exit 0 either way
+#   scripts/wolfssl.sh prefix    print the prefix of a valid cached build, or exit 1 (never builds)
+#   scripts/wolfssl.sh bench     wolfCrypt benchmark: system library vs the cached build
+#
+# Messages go to stderr. Environment:
+#   RW_WOLFSSL=system            never build; use the system library
+#   RW_WOLFSSL_CACHE=DIR         cache root (default ${XDG_CACHE_HOME:-$HOME/.cache}/ringwall)
+#   RW_WOLFSSL_CC=CC             compiler for wolfSSL (default cc; CC is ignored so that the
+#                                clang fuzz build shares the gcc-built cache)
+# Source: `apt-get source wolfssl=$DEB_VERSION` (needs a deb-src entry: scripts/deps.sh adds one),
+# the orig tarball, Debian tarball and .dsc checked against the SHA-256 pinned below, then
+# `dpkg-source -x` (checks every file against the .dsc and applies Debian's security patches).
+# Configure: Debian's own flags (debian/rules) plus AES-NI, Intel assembly and SP math assembly,
+# static only, -fPIC. See docs/wolfssl.md.
+set -euo pipefail
+
+UPSTREAM_VERSION=5.5.4
+DEB_VERSION=5.5.4-2+deb12u3
+ORIG_SHA256=b7ee150e49def77c765bc02aac92ddeb0bebefd4cb12aa263d8f95e405221fb8
+DEBIAN_SHA256=79565eb855d557eb062cb88b033b6fe96e2a6e598236021b81b9840bef5ab6f4
+DSC_SHA256=41cc3bce69a14214cc16f03f87e1292d8a2f95c03bbf94f49ca36b010989a81a
+RECIPE=3   # bump when the build steps below change: it is part of the cache key
+
+DEBIAN_FLAGS=(--enable-distro --enable-pkcs11 --disable-examples --disable-silent-rules)
+ASM_FLAGS=(--enable-aesni --enable-intelasm --enable-sp --enable-sp-asm)
+CFLAGS_W="-g -O2 -fPIC -fstack-protector-strong"
+
+CC_W="${RW_WOLFSSL_CC:-cc}"
+CACHE_ROOT="${RW_WOLFSSL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/ringwall}"
+DL_DIR="$CACHE_ROOT/wolfssl-src-$DEB_VERSION"
+LOG="$CACHE_ROOT/wolfssl-build.log"
+
+say() { echo "wolfssl: $*" >&2; }
+fallback() {
+  say "$*"
+  say "falling back to the system library (no assembly: bulk TLS is slow)"
+  exit 0
+}
+
+cache_key() {
+  # Everything that changes the built library: source, flags, compiler.
+  local ccv
+  ccv="$("$CC_W" --version 2>/dev/null | head -n1 || echo none)"
+  printf '%s\n' "$RECIPE" "$DEB_VERSION" "$ORIG_SHA256" "$DEBIAN_SHA256" \
+    "${DEBIAN_FLAGS[*]}" "${ASM_FLAGS[*]}" "$CFLAGS_W" "$ccv" "$(uname -m)"
+}
+
+prefix_dir() {
+  local h
+  h="$(cache_key | sha256sum | cut -c1-12)"
+  echo "$CACHE_ROOT/wolfssl-$UPSTREAM_VERSION-asm-$h"
+}
+
+valid() { # valid PREFIX: a finished build with the same key
+  [ -f "$1/.ringwall-key" ] && [ -f "$1/lib/libwolfssl.a" ] && \
+    [ -f "$1/lib/pkgconfig/wolfssl.pc" ] && [ -f "$1/include/wolfssl/options.h" ] && \
+    [ "$(cat "$1/.ringwall-key")" = "$(cache_key)" ]
+}
+
+check_sha() { # check_sha FILE SHA256
+  [ -f "$1" ] && [ "$(sha256sum "$1" | cut -d' ' -f1)" = "$2" ]
+}
+
+fetch() { # the three source files in $DL_DIR, checksums verified
+  local orig="$DL_DIR/wolfssl_$UPSTREAM_VERSION.orig.tar.gz"
+  local deb="$DL_DIR/wolfssl_$DEB_VERSION.debian.tar.xz"
+  local dsc="$DL_DIR/wolfssl_$DEB_VERSION.dsc"
+  if check_sha "$orig" "$ORIG_SHA256" && check_sha "$deb" "$DEBIAN_SHA256" && \
+     check_sha "$dsc" "$DSC_SHA256"; then
+    return 0
+  fi
+  command -v apt-get >/dev/null || { say "apt-get not found"; return 1; }
+  mkdir -p "$DL_DIR"
+  say "downloading Debian source package wolfssl $DEB_VERSION"
+  if ! (cd "$DL_DIR" && apt-get source --download-only -q "wolfssl=$DEB_VERSION") >>"$LOG" 2>&1; then
+    say "apt-get source wolfssl=$DEB_VERSION failed (no deb-src entry, offline, or version gone;"
+    say "  scripts/deps.sh as root adds deb-src; see $LOG)"
+    return 1
+  fi
+  local f sum bad=0
+  for f in "$orig:$ORIG_SHA256" "$deb:$DEBIAN_SHA256" "$dsc:$DSC_SHA256"; do
+    sum="${f##*:}"
+    if ! check_sha "${f%:*}" "$sum"; then
+      say "checksum mismatch for ${f%:*} (expected SHA-256 $sum); removing it"
+      rm -f "${f%:*}"
+      bad=1
+    fi
+  done
+  [ "$bad" -eq 0 ] || return 1
+  say "source verified (SHA-256 pinned in scripts/wolfssl.sh)"
+}
+
+build() { # build PREFIX
+  local prefix="$1" t0 work src stage
+  t0=$(date +%s)
+  for tool in autoreconf automake libtoolize dpkg-source make "$CC_W"; do
+    command -v "$tool" >/dev/null || { say "missing $tool (scripts/deps.sh installs it)"; return 1; }
+  done
+  fetch || return 1
+  rm -rf "$CACHE_ROOT"/.build.*   # leftovers of an interrupted build (we hold the lock)
+  work="$(mktemp -d "$CACHE_ROOT/.build.XXXXXX")"
+  src="$work/src"
+  stage="$work/stage"
+  say "building wolfSSL $DEB_VERSION with assembly into $prefix (log: $LOG)"
+  (
+    dpkg-source -x "$DL_DIR/wolfssl_$DEB_VERSION.dsc" "$src" &&
+    cd "$src" &&
+    ./autogen.sh &&
+    CC="$CC_W" CFLAGS="$CFLAGS_W" ./configure --prefix="$prefix" --libdir="$prefix/lib" \
+      "${DEBIAN_FLAGS[@]}" "${ASM_FLAGS[@]}" --enable-static --disable-shared --with-pic &&
+    # --enable-distro forces a shared library too; only the static archive is wanted here,
+    # and building both compiles everything twice.
+    sed -i 's/^build_libtool_libs=yes$/build_libtool_libs=no/' libtool &&
+    make -j"$(nproc 2>/dev/null || echo 2)" src/libwolfssl.la &&
+    make DESTDIR="$stage" install-libLTLIBRARIES install-nobase_includeHEADERS \
+      install-includeHEADERS install-pkgconfigDATA &&
+    # Debian ships options.h by hand (distro builds do not install it): so do we.
+    install -m 644 wolfssl/options.h "$stage$prefix/include/wolfssl/options.h" &&
+    install -m 644 cyassl/options.h "$stage$prefix/include/cyassl/options.h" &&
+    # A static archive needs its own dependencies on every link line.
+    sed -i 's/^Libs: .*/& -lm -pthread -ldl/' "$stage$prefix/lib/pkgconfig/wolfssl.pc" &&
+    rm -f "$stage$prefix"/lib/*.la &&
+    grep -q '^#define WOLFSSL_SP_X86_64_ASM' "$stage$prefix/include/wolfssl/options.h" &&
+    grep -q '^#define WOLFSSL_AESNI' "$stage$prefix/include/wolfssl/options.h"
+  ) >>"$LOG" 2>&1 || {
+    tail -n 20 "$LOG" >&2
+    rm -rf "$work"
+    say "build failed (log: $LOG)"
+    return 1
+  }
+  cache_key >"$stage$prefix/.ringwall-key"
+  rm -rf "$prefix"
+  mv "$stage$prefix" "$prefix"
+  rm -rf "$work"
+  say "built in $(( $(date +%s) - t0 )) s: $prefix"
+}
+
+cmd_build() {
+  if [ "${RW_WOLFSSL:-}" = "system" ]; then
+    say "RW_WOLFSSL=system: not building"
+    say "using the system library (no assembly: bulk TLS is slow)"
+    exit 0
+  fi
+  case "$(uname -m)" in
+    x86_64|amd64) ;;
+    *) fallback "the assembly build is for x86-64 only (this is $(uname -m))" ;;
+  esac
+  mkdir -p "$CACHE_ROOT" 2>/dev/null || fallback "cannot create $CACHE_ROOT"
+  local prefix
+  prefix="$(prefix_dir)"
+  # One builder at a time (parallel build directories share the cache).
+  exec 9>"$CACHE_ROOT/.wolfssl.lock"
+  flock 9
+  if valid "$prefix"; then
+    say "cached build: $prefix"
+  else
+    : >"$LOG"
+    build "$prefix" || fallback "could not build the assembly wolfSSL"
+  fi
+  echo "$prefix"
+}
+
+cmd_prefix() {
+  [ "${RW_WOLFSSL:-}" = "system" ] && exit 1
+  local prefix
+  prefix="$(prefix_dir)"
+  valid "$prefix" || exit 1
+  echo "$prefix"
+}
+
+cmd_bench() {
+  # Builds wolfCrypt's own benchmark (from the same verified source) twice: against the
+  # system library and against the cached assembly build, then runs both.
+  local prefix args=(-aes-gcm -chacha20-poly1305 -x25519 -ecc -p256 -base10)
+  prefix="$(cmd_build)"
+  [ -n "$prefix" ] || { say "no assembly build to compare"; exit 1; }
+  fetch || exit 1
+  work="$(mktemp -d /tmp/wolfssl-bench.XXXXXX)"   # global: the EXIT trap needs it
+  trap 'rm -rf "$work"' EXIT
+  dpkg-source -x "$DL_DIR/wolfssl_$DEB_VERSION.dsc" "$work/src" >/dev/null 2>&1
+  mkdir -p "$work/b/wolfcrypt/benchmark"
+  cp "$work/src/wolfcrypt/benchmark/benchmark."[ch] "$work/b/wolfcrypt/benchmark/"
+  "$CC_W" -O2 -I"$work/b" -o "$work/bench-system" "$work/b/wolfcrypt/benchmark/benchmark.c" \
+    -lwolfssl -lm -lpthread
+  "$CC_W" -O2 -I"$work/b" -I"$prefix/include" -o "$work/bench-asm" \
+    "$work/b/wolfcrypt/benchmark/benchmark.c" "$prefix/lib/libwolfssl.a" -lm -pthread -ldl
+  echo "== system library (libwolfssl35 $(dpkg-query -W -f='${Version}' libwolfssl35 2>/dev/null))"
+  "$work/bench-system" "${args[@]}" | grep -E 'GCM-enc|CHA-POLY|SECP256R1|25519'
+  echo "== assembly build ($prefix)"
+  "$work/bench-asm" "${args[@]}" | grep -E 'GCM-enc|CHA-POLY|SECP256R1|25519'
+}
+
+case "${1:-build}" in
+  build) cmd_build ;;
+  prefix) cmd_prefix ;;
+  bench) cmd_bench ;;
+  *) echo "usage: $0 [build|prefix|bench]" >&2; exit 2 ;;
+esac
