@@ -83,6 +83,7 @@ void px_conn_accepted(struct px_worker *w, const struct px_listener_w *l, int fd
     c->all_pprev = &w->conns;
     w->conns = c;
     w->nconns++;
+    px_ops_conn(w, 1);
     c_timer(c, w->cfg->client_header_timeout_ms);
     px_conn_arm_read(c);
 }
@@ -145,8 +146,11 @@ static void c_free(struct px_conn *c)
     px_in_drop(w, &c->rin);
     px_hbuf_put(w, c->out);
     px_hbuf_put(w, c->rhead);
+    if (c->x)
+        px_ops_request_end(c); /* the connection closed during an exchange */
     px_xchg_put(w, c->x);
     c->x = NULL;
+    px_ops_conn(w, -1);
     *c->all_pprev = c->all_next;
     if (c->all_next)
         c->all_next->all_pprev = c->all_pprev;
@@ -263,6 +267,7 @@ void px_conn_exchange_done(struct px_conn *c)
 {
     /* the next request starts at a clean boundary only if this body was all read */
     bool req_done = c->state == PX_C_LOCAL ? !(c->xf & PX_X_REQ_BODY) : c->x->req_body.done;
+    px_ops_request_end(c);
     c_reset_exchange(c);
     c->nreq++;
     if (!c->keep_alive || !req_done || c->w->stopping) {
@@ -401,6 +406,13 @@ static void c_parse(struct px_conn *c)
         return;
     }
     rw_timer_cancel(&c->timer);
+    /* every request, answered by ringwall or proxied, gets its exchange state */
+    c->x = px_xchg_get(w);
+    if (!c->x) {
+        px_conn_close(c);
+        return;
+    }
+    px_ops_request_begin(c, rc == RW_PARSE_DONE ? &req : NULL);
     if (rc == RW_PARSE_BAD) {
         c->req_minor = 1;
         px_local_error(c, status, true);

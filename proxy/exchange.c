@@ -60,9 +60,8 @@ void px_handle_request(struct px_conn *c, const struct rw_h1_req *req)
         return;
     }
     c->route = r;
-    c->x = px_xchg_get(w);
     c->out = px_hbuf_get(w);
-    int n = c->out && c->x ? px_head_request(c, req, c->out, w->hbuf_size) : -ENOMEM;
+    int n = c->out ? px_head_request(c, req, c->out, w->hbuf_size) : -ENOMEM;
     if (n < 0) {
         consume_in(c, head_len);
         px_local_error(c, n == -ENOMEM ? 503 : 431, true);

@@ -125,6 +125,8 @@ struct px_xchg {
     uint64_t tried[4];
     uint64_t t_sent_us; /* request head handed to the upstream */
     uint64_t lat_us;    /* request sent to response head */
+    /* ops.c: what the access log and metrics need (filled by px_ops_request_begin) */
+    struct px_ops_rec *ops; /* owned by ops.c, or NULL */
     struct px_xchg *next; /* free list */
 };
 
@@ -294,6 +296,13 @@ void px_resp_eof(struct px_conn *c, int res);
 void px_up_sent(struct px_conn *c);
 void px_client_sent(struct px_conn *c);
 void px_client_timeout(struct px_conn *c);
+
+/* ops.c: admin commands, metrics, access log (what operators see) */
+int px_ops_start(struct rw_proxy *p);
+void px_ops_stop(struct rw_proxy *p);
+void px_ops_request_begin(struct px_conn *c, const struct rw_h1_req *req); /* req NULL: bad */
+void px_ops_request_end(struct px_conn *c);
+void px_ops_conn(struct px_worker *w, int delta);
 
 /* local.c: responses made by ringwall */
 void px_local_error(struct px_conn *c, int status, bool close);
