@@ -127,7 +127,10 @@ static void put_forwarded(struct hw *h, const struct px_conn *c, const struct rw
         put(h, req->host, req->host_len);
         put(h, "\"", 1);
     }
-    put(h, ";proto=http\r\n", 13);
+    if (c->tls)
+        put(h, ";proto=https\r\n", 14);
+    else
+        put(h, ";proto=http\r\n", 13);
 }
 
 static void put_path(struct hw *h, const struct rw_cfg_route *r, const struct rw_h1_req *req)
@@ -200,7 +203,10 @@ int px_head_request(struct px_conn *c, const struct rw_h1_req *req, char *out, s
     put(&h, "\r\n", 2);
     put_forwarded(&h, c, req);
     put_via(&h, &req->h, cfg->via);
-    put(&h, "X-Forwarded-Proto: http\r\n", 25);
+    if (c->tls)
+        put(&h, "X-Forwarded-Proto: https\r\n", 26);
+    else
+        put(&h, "X-Forwarded-Proto: http\r\n", 25);
     if (req->host)
         put_field(&h, "X-Forwarded-Host", 16, req->host, req->host_len);
     put_edits(&h, &r->request_headers);

@@ -19,6 +19,7 @@
 struct px_worker;
 struct px_conn;
 struct px_up;
+struct px_tls;
 
 /* What the request says about its server, read while its head is still parsed. */
 struct px_pick {
@@ -169,6 +170,7 @@ struct px_conn {
     uint64_t q_deadline;         /* queued: give up (503) at this loop time */
     struct px_conn *q_next;
     struct px_xchg *x; /* owned: the proxied exchange in progress, or NULL */
+    struct px_tls *tls; /* owned: TLS state on a TLS listener, else NULL */
     union {
         struct sockaddr sa;
         struct sockaddr_in v4;
