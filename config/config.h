@@ -78,11 +78,59 @@ struct rw_cfg_route {
     bool redirect_strip_query;
 };
 
+/* One certificate of a TLS listener. */
+struct rw_cfg_tls_cert {
+    char *cert;       /* owned: PEM chain file */
+    char *key;        /* owned: PEM key file */
+    char **names;     /* owned: SNI names (exact or "*.x"); NULL: from the certificate's SAN */
+    uint32_t nnames;
+    char *ocsp;       /* owned or NULL: DER OCSP response file to staple ("ocsp_staple") */
+    bool is_default;  /* "default": true */
+};
+
+enum rw_cfg_client_auth {
+    RW_CFG_CLIENT_AUTH_OFF = 0,
+    RW_CFG_CLIENT_AUTH_OPTIONAL,
+    RW_CFG_CLIENT_AUTH_REQUIRE,
+};
+
+/* "tls": {...} of a listener: HTTPS. */
+struct rw_cfg_tls {
+    bool enabled;                   /* the key is present */
+    struct rw_cfg_tls_cert *certs;  /* owned: "certificates", at least one */
+    uint32_t ncerts;
+    uint16_t min_version;           /* 0x0303 (TLS 1.2, default) or 0x0304 */
+    uint16_t max_version;           /* 0x0304 (default) or 0x0303 */
+    char *ciphers;                  /* owned or NULL: TLS 1.2 suites */
+    char *ciphersuites;             /* owned or NULL: TLS 1.3 suites */
+    char **groups;                  /* owned or NULL: e.g. "X25519", "P-256" */
+    uint32_t ngroups;
+    char **alpn;                    /* owned or NULL: e.g. "http/1.1" */
+    uint32_t nalpn;
+    bool session_tickets;           /* default true */
+    uint32_t ticket_key_rotation_ms; /* "ticket_key_rotation", default 12h */
+    char *ticket_key_file;          /* owned or NULL */
+    uint8_t client_auth;            /* enum rw_cfg_client_auth ("client_auth.mode") */
+    char *client_ca;                /* owned or NULL: "client_auth.ca" (required unless off) */
+    char *client_header;            /* owned or NULL: "client_auth.header", lower-case */
+};
+
+/* "tls": {...} of an upstream: TLS to the servers. */
+struct rw_cfg_upstream_tls {
+    bool enabled;     /* "enabled", default true when the object is present */
+    bool verify;      /* default true */
+    char *ca;         /* owned or NULL: PEM CAs (required when verify) */
+    char *sni;        /* owned or NULL: name sent and verified (default: none) */
+    char *cert;       /* owned or NULL: client certificate (mTLS) */
+    char *key;        /* owned or NULL */
+};
+
 struct rw_cfg_listener {
     char *name;    /* owned; defaults to the address */
     char *address; /* owned: as written */
     struct sockaddr_storage addr;
     socklen_t addrlen;
+    struct rw_cfg_tls tls;       /* HTTPS when tls.enabled */
     struct rw_cfg_route *routes; /* owned, in match order */
     uint32_t nroutes;
 };
@@ -202,6 +250,7 @@ struct rw_cfg_upstream {
     struct rw_cfg_hash hash;     /* hash / ip_hash options */
     uint32_t slow_start_ms;      /* 0 = off (default) */
     struct rw_cfg_sticky sticky; /* mode NONE when absent */
+    struct rw_cfg_upstream_tls tls; /* TLS to the servers when tls.enabled */
     struct rw_cfg_health health;   /* "health_check" */
     struct rw_cfg_passive passive; /* "passive" */
     uint32_t panic_threshold;      /* percent 0..100, default 0 (off) */
