@@ -150,6 +150,14 @@ void rw__cfg_load_sticky(struct rw__cfg_ctx *c, const json_t *ju, struct rw_cfg_
 void rw__cfg_load_health(struct rw__cfg_ctx *c, const json_t *ju, struct rw_cfg_health *h);
 void rw__cfg_load_passive(struct rw__cfg_ctx *c, const json_t *ju, struct rw_cfg_passive *p);
 
+/* ---- ops.c ---- */
+
+/* Apply the defaults of, then parse, root["admin"], ["access_log"], ["request_id"] and
+ * ["shutdown_timeout"] into cfg (root is the top-level object, at path "$"). */
+void rw__cfg_load_ops(struct rw__cfg_ctx *c, const json_t *root, struct rw_cfg *cfg);
+/* Free what rw__cfg_load_ops() stored (the admin token is wiped first). */
+void rw__cfg_free_ops(struct rw_cfg *cfg);
+
 /* ---- free.c ---- */
 void rw__cfg_free_route(struct rw_cfg_route *r);
 

@@ -101,6 +101,7 @@ void rw_cfg_free(struct rw_cfg *cfg)
     free(cfg->log_level);
     free(cfg->server_header);
     free(cfg->via);
+    rw__cfg_free_ops(cfg);
     free(cfg->source);
     free(cfg);
 }

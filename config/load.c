@@ -18,8 +18,9 @@
 #define LOAD_FILE_MAX (16u << 20) /* a config larger than this is a mistake */
 
 static const char *const top_keys[] = {
-    "workers",  "io_backend", "log",       "limits", "server_header", "via", "hide_backend_headers",
-    "timeouts", "listeners",  "upstreams", NULL,
+    "workers",    "io_backend",           "log",       "limits",           "server_header",
+    "via",        "hide_backend_headers", "timeouts",  "shutdown_timeout", "admin",
+    "access_log", "request_id",           "listeners", "upstreams",        NULL,
 };
 static const char *const log_keys[] = {"level", NULL};
 static const char *const limits_keys[] = {
@@ -105,6 +106,7 @@ static void load_globals(struct rw__cfg_ctx *c, const json_t *root, struct rw_cf
         rw__cfg_get_duration(c, o, "client_idle", &cfg->client_idle_timeout_ms);
         rw__cfg_leave(c, mark);
     }
+    rw__cfg_load_ops(c, root, cfg);
 }
 
 /* Returns whether route "upstream" names can be checked against cfg->upstreams. */

@@ -19,6 +19,7 @@ int test_errs_group(void);
 int test_upstream_group(void);
 int test_sticky_group(void);
 int test_health_group(void);
+int test_ops_group(void);
 
 /* JSON written with ' for " (readable in C); returns a static buffer. */
 const char *tcfg_json(const char *single_quoted);

@@ -80,5 +80,6 @@ int main(void)
     fails += test_upstream_group();
     fails += test_sticky_group();
     fails += test_health_group();
+    fails += test_ops_group();
     return fails ? 1 : 0;
 }
