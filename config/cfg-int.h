@@ -25,6 +25,8 @@ struct rw__cfg_ctx {
     char path[RW__CFG_PATH_MAX];
     size_t plen;   /* bytes used in path */
     uint32_t nerr; /* errors found by this load (also those past the cap) */
+    char *dir;     /* owned or NULL: directory of `file` (absolute when getcwd() works), the
+                    * base of relative file names; NULL: they are kept as written */
 };
 
 /* A string check: NULL when s is acceptable, else what was expected ("must start with '/'"). */
@@ -96,6 +98,14 @@ bool rw__cfg_get_duration(struct rw__cfg_ctx *c, const json_t *parent, const cha
 /* Size (JSON integer or size string) in lo..hi bytes; zero_ok also accepts 0. */
 bool rw__cfg_get_size(struct rw__cfg_ctx *c, const json_t *parent, const char *key, uint64_t lo,
                       uint64_t hi, bool zero_ok, uint64_t *out);
+/* A file ringwall reads (certificate, key, CA...): a non-empty name without control
+ * characters, resolved against c->dir when relative, which must be a readable regular file
+ * now ("<resolved>: cannot read: <reason>" otherwise). *out gets an owned copy of the
+ * resolved name (old value freed). */
+bool rw__cfg_get_file(struct rw__cfg_ctx *c, const json_t *parent, const char *key, char **out);
+/* Set c->dir from the config's file name: its directory part ("" or no '/': the current
+ * directory), made absolute with getcwd(). Freed by the caller with free(c->dir). */
+void rw__cfg_set_dir(struct rw__cfg_ctx *c, const char *file);
 /* Address string; *text gets an owned copy of what was written. */
 bool rw__cfg_get_addr(struct rw__cfg_ctx *c, const json_t *parent, const char *key, char **text,
                       struct sockaddr_storage *addr, socklen_t *len);
@@ -149,6 +159,18 @@ void rw__cfg_load_sticky(struct rw__cfg_ctx *c, const json_t *ju, struct rw_cfg_
  * be NULL (defaults only). */
 void rw__cfg_load_health(struct rw__cfg_ctx *c, const json_t *ju, struct rw_cfg_health *h);
 void rw__cfg_load_passive(struct rw__cfg_ctx *c, const json_t *ju, struct rw_cfg_passive *p);
+
+/* ---- tls.c ---- */
+
+/* Parse jl["tls"] of a listener (at the listener's path) into t; defaults are applied
+ * whether it is present or not (enabled says which). */
+void rw__cfg_load_tls(struct rw__cfg_ctx *c, const json_t *jl, struct rw_cfg_tls *t);
+/* Parse ju["tls"] of an upstream (at the upstream's path) into t; ju may be NULL
+ * (defaults only). */
+void rw__cfg_load_upstream_tls(struct rw__cfg_ctx *c, const json_t *ju,
+                               struct rw_cfg_upstream_tls *t);
+void rw__cfg_free_tls(struct rw_cfg_tls *t);
+void rw__cfg_free_upstream_tls(struct rw_cfg_upstream_tls *t);
 
 /* ---- ops.c ---- */
 

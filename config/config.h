@@ -8,7 +8,10 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-/* All strings are NUL-terminated, owned by the rw_cfg and freed by rw_cfg_free(). */
+/* All strings are NUL-terminated, owned by the rw_cfg and freed by rw_cfg_free(). File
+ * names of files ringwall reads (TLS certificates, keys, CAs, OCSP responses, ticket key)
+ * are stored resolved against the config file's directory, and were readable regular files
+ * when the config was loaded. */
 
 struct rw_cfg_kv {
     char *name; /* owned; header names are stored lower-case */
@@ -84,7 +87,8 @@ struct rw_cfg_tls_cert {
     char *key;        /* owned: PEM key file */
     char **names;     /* owned: SNI names (exact or "*.x"); NULL: from the certificate's SAN */
     uint32_t nnames;
-    char *ocsp;       /* owned or NULL: DER OCSP response file to staple ("ocsp_staple") */
+    char *ocsp;       /* owned or NULL: DER OCSP response file to staple ("ocsp_staple", else
+                       * the listener-wide tls.ocsp_staple) */
     bool is_default;  /* "default": true */
 };
 
@@ -332,7 +336,9 @@ struct rw_cfg_errs {
  * Start-up and reload threads; never a worker. */
 int rw_cfg_load_file(const char *path, struct rw_cfg **out, struct rw_cfg_errs *errs);
 
-/* Same, from memory; name is used in messages. */
+/* Same, from memory; name is used in messages, and relative file names in the config
+ * (certificates, keys, CAs...) are resolved against its directory (the current directory
+ * when name has none), so they are stored absolute. */
 int rw_cfg_load_buf(const char *json, size_t len, const char *name, struct rw_cfg **out,
                     struct rw_cfg_errs *errs);
 

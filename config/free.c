@@ -78,6 +78,7 @@ static void free_upstream(struct rw_cfg_upstream *u)
     free(u->health.method);
     free(u->health.host);
     free(u->health.expect_body);
+    rw__cfg_free_upstream_tls(&u->tls);
 }
 
 void rw_cfg_free(struct rw_cfg *cfg)
@@ -89,6 +90,7 @@ void rw_cfg_free(struct rw_cfg *cfg)
 
         free(l->name);
         free(l->address);
+        rw__cfg_free_tls(&l->tls);
         for (uint32_t j = 0; j < l->nroutes; j++)
             rw__cfg_free_route(&l->routes[j]);
         free(l->routes);

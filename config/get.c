@@ -2,11 +2,16 @@
 /* Typed getters: read parent[key], check type and range, report errors at its path. */
 #include "config/cfg-int.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 const json_t *rw__cfg_get_obj(struct rw__cfg_ctx *c, const json_t *parent, const char *key)
 {
@@ -218,6 +223,104 @@ bool rw__cfg_get_size(struct rw__cfg_ctx *c, const json_t *parent, const char *k
     else
         rw__cfg_err_got(c, v, "must be a size %s..%s%s", los, his, zero_ok ? " (or 0)" : "");
     rw__cfg_leave(c, mark);
+    return false;
+}
+
+void rw__cfg_set_dir(struct rw__cfg_ctx *c, const char *file)
+{
+    const char *slash = strrchr(file, '/');
+    size_t n = slash ? (size_t)(slash - file) : 0;
+    char cwd[PATH_MAX];
+
+    free(c->dir);
+    c->dir = NULL;
+    if (slash && file[0] == '/') {
+        /* "/x.json": the root itself. */
+        c->dir = n ? strndup(file, n) : rw__cfg_xstrdup("/");
+        if (!c->dir)
+            abort();
+        return;
+    }
+    /* Relative: anchor it now, so a later chdir() cannot move the files. */
+    if (!getcwd(cwd, sizeof(cwd))) {
+        if (slash && !(c->dir = strndup(file, n)))
+            abort();
+        return;
+    }
+    while (n >= 2 && file[0] == '.' && file[1] == '/') {
+        file += 2;
+        n -= 2;
+        while (n && file[0] == '/') {
+            file++;
+            n--;
+        }
+    }
+    if (n == 1 && file[0] == '.')
+        n = 0;
+    if (asprintf(&c->dir, "%s%s%.*s", cwd, n ? (cwd[1] ? "/" : "") : "", (int)n, file) < 0)
+        abort();
+}
+
+/* name as a path ringwall will open: relative names hang off the config's directory. */
+static char *get_resolve(const struct rw__cfg_ctx *c, const char *name)
+{
+    char *out = NULL;
+
+    if (name[0] == '/' || !c->dir)
+        return rw__cfg_xstrdup(name);
+    while (name[0] == '.' && name[1] == '/') {
+        name += 2;
+        while (name[0] == '/')
+            name++;
+    }
+    if (asprintf(&out, "%s%s%s", c->dir, strcmp(c->dir, "/") ? "/" : "", name) < 0)
+        abort();
+    return out;
+}
+
+/* 0 when path is a regular file this process can open for reading, else -errno. */
+static int get_readable(const char *path)
+{
+    struct stat st;
+    int fd;
+
+    /* stat first: opening a FIFO or a device could block or have side effects. */
+    if (stat(path, &st) < 0)
+        return -errno;
+    if (S_ISDIR(st.st_mode))
+        return -EISDIR;
+    if (!S_ISREG(st.st_mode))
+        return -EINVAL;
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    if (fd < 0)
+        return -errno;
+    close(fd);
+    return 0;
+}
+
+bool rw__cfg_get_file(struct rw__cfg_ctx *c, const json_t *parent, const char *key, char **out)
+{
+    const json_t *v = json_object_get(parent, key);
+    char *path, ebuf[128];
+    size_t mark;
+    int r;
+
+    if (!v)
+        return true;
+    if (!rw__cfg_get_str(c, parent, key, rw__cfg_check_file, out))
+        return false;
+    path = get_resolve(c, json_string_value(v));
+    r = get_readable(path);
+    if (r == 0) {
+        free(*out);
+        *out = path;
+        return true;
+    }
+    mark = rw__cfg_enter_key(c, key);
+    rw__cfg_err(c, "%s: cannot read: %s", path,
+                r == -EINVAL ? "not a regular file" : strerror_r(-r, ebuf, sizeof(ebuf)));
+    rw__cfg_leave(c, mark);
+    free(path);
     return false;
 }
 

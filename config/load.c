@@ -32,7 +32,7 @@ static const char *const client_timeout_keys[] = {
     "client_idle",
     NULL,
 };
-static const char *const listener_keys[] = {"name", "address", "routes", NULL};
+static const char *const listener_keys[] = {"name", "address", "tls", "routes", NULL};
 static const char *const io_backends[] = {"auto", "io_uring", "epoll", NULL};
 static const char *const log_levels[] = {"error", "warn", "info", "debug", NULL};
 
@@ -184,6 +184,7 @@ static void load_listener(struct rw__cfg_ctx *c, const json_t *jl, struct rw_cfg
     rw__cfg_get_str(c, jl, "name", rw__cfg_check_name, &l->name);
     if (!l->name && json_is_string(json_object_get(jl, "address")))
         l->name = rw__cfg_xstrdup(json_string_value(json_object_get(jl, "address")));
+    rw__cfg_load_tls(c, jl, &l->tls);
     if (!rw__cfg_require(c, jl, "routes", NULL) ||
         !(routes = rw__cfg_get_arr(c, jl, "routes", true)))
         return;
@@ -240,6 +241,7 @@ int rw_cfg_load_buf(const char *json, size_t len, const char *name, struct rw_cf
     }
     cfg = rw__cfg_xcalloc(1, sizeof(*cfg));
     cfg->source = rw__cfg_xstrdup(c.file);
+    rw__cfg_set_dir(&c, c.file);
     load_defaults(cfg);
     if (!json_is_object(root)) {
         rw__cfg_err_got(&c, root, "must be an object");
@@ -248,6 +250,7 @@ int rw_cfg_load_buf(const char *json, size_t len, const char *name, struct rw_cf
         load_listeners(&c, root, cfg, load_upstreams(&c, root, cfg));
     }
     json_decref(root);
+    free(c.dir);
     if (c.nerr) {
         rw__cfg_err_finish(&c);
         rw_cfg_free(cfg);

@@ -8,7 +8,7 @@
 
 static const char *const upstream_keys[] = {
     "balance",   "hash",    "servers",      "slow_start", "sticky",          "queue", "timeouts",
-    "keepalive", "retries", "health_check", "passive",    "panic_threshold", NULL,
+    "keepalive", "retries", "health_check", "passive",    "panic_threshold", "tls",   NULL,
 };
 static const char *const server_keys[] = {
     "name", "address", "weight", "max_conns", "backup", "initial", NULL,
@@ -384,6 +384,7 @@ void rw__cfg_load_upstream(struct rw__cfg_ctx *c, const char *name, const json_t
     rw__cfg_load_sticky(c, NULL, &up->sticky);
     rw__cfg_load_health(c, NULL, &up->health);
     rw__cfg_load_passive(c, NULL, &up->passive);
+    rw__cfg_load_upstream_tls(c, NULL, &up->tls);
     if (why)
         rw__cfg_err(c, "upstream names %s", why);
     if (!json_is_object(ju)) {
@@ -412,5 +413,6 @@ void rw__cfg_load_upstream(struct rw__cfg_ctx *c, const char *name, const json_t
     rw__cfg_load_health(c, ju, &up->health);
     rw__cfg_load_passive(c, ju, &up->passive);
     rw__cfg_get_u32(c, ju, "panic_threshold", 0, 100, &up->panic_threshold);
+    rw__cfg_load_upstream_tls(c, ju, &up->tls);
     up_initial_down(c, ju, up);
 }

@@ -20,6 +20,7 @@ int test_upstream_group(void);
 int test_sticky_group(void);
 int test_health_group(void);
 int test_ops_group(void);
+int test_tls_group(void);
 
 /* JSON written with ' for " (readable in C); returns a static buffer. */
 const char *tcfg_json(const char *single_quoted);

@@ -81,5 +81,6 @@ int main(void)
     fails += test_sticky_group();
     fails += test_health_group();
     fails += test_ops_group();
+    fails += test_tls_group();
     return fails ? 1 : 0;
 }
