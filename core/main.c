@@ -12,26 +12,32 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include "admin/admin.h"
 #include "config/config.h"
 #include "core/io.h"
 #include "core/log.h"
 #include "proxy/proxy.h"
 
-#define RW_DRAIN_MS 10000
+#define RW_DRAIN_MS_DEFAULT 30000 /* "shutdown_timeout" when the config leaves it 0 */
 
 static void usage(FILE *f)
 {
     fprintf(f, "usage: ringwall -c FILE [-t]\n"
+               "       ringwall ctl [-s SOCKET] [--json] COMMAND [KEY=VALUE...]\n"
                "\n"
                "  -c, --config FILE   configuration file (JSON)\n"
                "  -t, --test          check the configuration and exit (0: valid, 2: errors)\n"
                "  -v, --version       print the version and exit\n"
                "  -h, --help          this text\n"
                "\n"
+               "ctl: talk to a running ringwall over its admin socket (\"admin.socket\");\n"
+               "  `ringwall ctl help` lists the commands, `ringwall ctl --help` the options\n"
+               "\n"
                "environment:\n"
                "  RW_IO_BACKEND       io_uring | epoll | auto: overrides \"io_backend\"\n"
                "\n"
-               "signals: SIGTERM/SIGINT finish requests in flight and stop\n");
+               "signals: SIGTERM/SIGINT finish requests in flight (up to \"shutdown_timeout\")\n"
+               "  and stop, a second one stops at once; SIGUSR1 reopens the access log\n");
 }
 
 static enum rw_log_level level_of(const char *s)
@@ -73,12 +79,13 @@ static int signals_fd(void)
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGUSR1);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
     return signalfd(-1, &set, SFD_CLOEXEC);
 }
 
-static void wait_signals(int sfd, struct rw_proxy *p)
+static void wait_signals(int sfd, struct rw_proxy *p, uint32_t drain_ms)
 {
     bool stopping = false;
     while (!stopping || !rw_proxy_done(p)) {
@@ -90,16 +97,19 @@ static void wait_signals(int sfd, struct rw_proxy *p)
         struct signalfd_siginfo si;
         if (read(sfd, &si, sizeof(si)) != sizeof(si))
             continue;
-        if (si.ssi_signo == SIGHUP) {
+        if (si.ssi_signo == SIGUSR1) {
+            rw_log(RW_LOG_INFO, "SIGUSR1: reopening the access log");
+            rw_proxy_reopen_logs(p);
+        } else if (si.ssi_signo == SIGHUP) {
             rw_log(RW_LOG_WARN, "SIGHUP: configuration reload is not available in this version");
         } else if (stopping) {
             rw_log(RW_LOG_INFO, "second stop signal: closing connections now");
             rw_proxy_stop(p, 0);
         } else {
             stopping = true;
-            rw_log(RW_LOG_INFO, "stopping: finishing requests in flight (up to %d ms)",
-                   RW_DRAIN_MS);
-            rw_proxy_stop(p, RW_DRAIN_MS);
+            rw_log(RW_LOG_INFO, "stopping: finishing requests in flight (up to %u ms)",
+                   drain_ms);
+            rw_proxy_stop(p, drain_ms);
         }
     }
 }
@@ -111,6 +121,8 @@ int main(int argc, char **argv)
         {"version", no_argument, NULL, 'v'},      {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
+    if (argc >= 2 && !strcmp(argv[1], "ctl"))
+        return rw_admin_ctl_main(argc - 1, argv + 1);
     const char *path = NULL;
     bool test = false;
     int o;
@@ -181,7 +193,7 @@ int main(int argc, char **argv)
     for (uint32_t i = 0; i < cfg->nlisteners; i++)
         rw_log(RW_LOG_INFO, "listening on %s (%s)", cfg->listeners[i].address,
                cfg->listeners[i].name);
-    wait_signals(sfd, p);
+    wait_signals(sfd, p, cfg->shutdown_timeout_ms ? cfg->shutdown_timeout_ms : RW_DRAIN_MS_DEFAULT);
     rw_proxy_free(p);
     rw_log(RW_LOG_INFO, "stopped");
     close(sfd);

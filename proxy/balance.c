@@ -11,6 +11,7 @@
 #include "balancers/sticky.h"
 #include "health/health.h"
 #include "core/log.h"
+#include "proxy/ops.h"
 #include "proxy/px.h"
 
 #define PX_KEY_SEED 0x72696e6777616c6cull /* "ringwall" */
@@ -273,6 +274,7 @@ void px_report(struct px_conn *c, int outcome, int status)
 {
     if (!c->be)
         return;
+    px_ops_attempt(c, outcome, status);
     rw_health_report(c->w->px->health, c->w->id, c->route->upstream->index, c->be->id,
                      (enum rw_outcome)outcome, status);
 }
@@ -422,5 +424,6 @@ bool px_may_retry(struct px_conn *c, uint32_t why, bool request_sent)
         uw->retrying++;
         c->xf |= PX_X_RETRIED;
     }
+    px_ops_retry(c);
     return true;
 }

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "proxy/ops.h"
 #include "proxy/px.h"
 
 #define PX_LINGER_MS 2000
@@ -84,6 +85,10 @@ void px_conn_accepted(struct px_worker *w, const struct px_listener_w *l, int fd
     w->conns = c;
     w->nconns++;
     px_ops_conn(w, 1);
+    if (l->tls_ctx && px_tls_accept(c, l->tls_ctx) < 0) {
+        px_conn_close(c);
+        return;
+    }
     c_timer(c, w->cfg->client_header_timeout_ms);
     px_conn_arm_read(c);
 }
@@ -101,6 +106,19 @@ void px_conn_deadline(struct px_conn *c)
 }
 
 void px_conn_arm_read(struct px_conn *c)
+{
+    if (c->tls) {
+        if (c->rd_armed || c->state == PX_C_CLOSING)
+            return;
+        px_tls_want_read(c); /* plaintext may already wait inside TLS */
+        px_conn_deadline(c);
+        return;
+    }
+    px_conn_recv(c);
+}
+
+/* Ask the socket for bytes (ciphertext on TLS connections). */
+void px_conn_recv(struct px_conn *c)
 {
     if (c->rd_armed || c->state == PX_C_CLOSING || c->eof)
         return;
@@ -127,6 +145,11 @@ void px_conn_retry_read(struct px_conn *c)
 
 void px_conn_send_out(struct px_conn *c, const struct iovec *iov, int n)
 {
+    if (c->tls) {
+        px_tls_send(c, iov, n);
+        px_conn_deadline(c);
+        return;
+    }
     int rc = rw_io_send(c->w->loop, &c->wr, c->fd, iov, n);
     if (rc < 0) {
         px_conn_close(c);
@@ -150,7 +173,8 @@ static void c_free(struct px_conn *c)
         px_ops_request_end(c); /* the connection closed during an exchange */
     px_xchg_put(w, c->x);
     c->x = NULL;
-    px_ops_conn(w, -1);
+    px_ops_conn_close(c);
+    px_tls_free(c);
     *c->all_pprev = c->all_next;
     if (c->all_next)
         c->all_next->all_pprev = c->all_pprev;
@@ -207,7 +231,7 @@ void px_conn_close(struct px_conn *c)
     c_unwait(c);
     if (c->rd_armed)
         rw_io_cancel(c->w->loop, &c->rd);
-    if (c->wr_busy)
+    if (c->wr_busy || px_tls_writing(c))
         rw_io_cancel(c->w->loop, &c->wr);
     if (c->up)
         px_up_abort(c->up);
@@ -225,7 +249,10 @@ static void c_linger(struct px_conn *c)
     }
     c->state = PX_C_LINGER;
     px_in_drop(c->w, &c->in);
-    shutdown(c->fd, SHUT_WR);
+    if (c->tls)
+        px_tls_shutdown(c); /* close_notify first */
+    else
+        shutdown(c->fd, SHUT_WR);
     c_timer(c, PX_LINGER_MS);
     px_conn_arm_read(c);
 }
@@ -287,7 +314,7 @@ void px_conn_exchange_done(struct px_conn *c)
 
 /* ---- reading ---- */
 
-static void c_on_eof(struct px_conn *c)
+void px_conn_on_eof(struct px_conn *c)
 {
     c->eof = true;
     if (c->state == PX_C_PROXY && (c->xf & PX_X_REQ_DONE)) {
@@ -313,7 +340,7 @@ static void c_on_read(struct rw_op *op, const struct rw_cqe *cqe)
         c_maybe_free(c);
         return;
     }
-    if (c->state == PX_C_LINGER) {
+    if (c->state == PX_C_LINGER && !c->tls) {
         if (cqe->flags & RW_CQE_BUF)
             px_buf_put(w, cqe->bid);
         if (cqe->res == -ENOBUFS)
@@ -334,8 +361,18 @@ static void c_on_read(struct rw_op *op, const struct rw_cqe *cqe)
             px_conn_close(c);
         return;
     }
+    if (c->tls) {
+        /* ciphertext: decrypted into c->in by the TLS layer, which calls back */
+        if (cqe->res == 0)
+            c->eof = true;
+        char *cb = cqe->res > 0 ? (char *)rw_loop_buf(w->loop, cqe->bid) : NULL;
+        px_tls_input(c, cb, cqe->res > 0 ? (size_t)cqe->res : 0);
+        if (cqe->res > 0)
+            px_buf_put(w, cqe->bid);
+        return;
+    }
     if (cqe->res == 0) {
-        c_on_eof(c);
+        px_conn_on_eof(c);
         return;
     }
     char *buf = (char *)rw_loop_buf(w->loop, cqe->bid);
@@ -349,12 +386,22 @@ static void c_on_read(struct rw_op *op, const struct rw_cqe *cqe)
         c->in.len += n;
         px_buf_put(w, cqe->bid);
     }
-    if (c->state == PX_C_HEAD)
+    px_conn_got_plaintext(c);
+}
+
+/* New request bytes are in c->in: feed them to whoever waits for them. */
+void px_conn_got_plaintext(struct px_conn *c)
+{
+    if (c->state == PX_C_HEAD) {
         c_parse(c);
-    else if (c->state == PX_C_PROXY)
+    } else if (c->state == PX_C_PROXY) {
         px_req_kick(c);
-    else
-        px_in_drop(w, &c->in); /* LOCAL: a body we will not read */
+    } else if (c->state == PX_C_LINGER) {
+        px_in_drop(c->w, &c->in); /* discarded while lingering */
+        px_conn_arm_read(c);
+    } else {
+        px_in_drop(c->w, &c->in); /* LOCAL: a body we will not read */
+    }
 }
 
 /* The head is incomplete: keep it in a heap buffer and read more. */
@@ -427,11 +474,16 @@ static void c_on_write(struct rw_op *op, const struct rw_cqe *cqe)
 {
     struct px_conn *c = op->owner;
     c->inflight--;
-    c->wr_busy = false;
     if (c->state == PX_C_CLOSING) {
+        c->wr_busy = false;
         c_maybe_free(c);
         return;
     }
+    if (cqe->res >= 0)
+        px_ops_sent(c, (uint64_t)cqe->res); /* bytes on the wire (ciphertext on TLS) */
+    if (c->tls && cqe->res >= 0 && !px_tls_sent(c, cqe->res))
+        return; /* more ciphertext to send, or a send of our own (handshake, alert) */
+    c->wr_busy = false;
     if (cqe->res < 0) {
         px_conn_close(c);
         return;

@@ -4,6 +4,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "proxy/ops.h"
 #include "proxy/px.h"
 
 /* A bounded writer: overflow is sticky and reported once at the end. */
@@ -68,6 +69,26 @@ static bool name_in_kv(const struct rw_hdr *f, const struct rw_cfg_kv *kv, uint3
         if (strlen(kv[i].name) == f->name_len && !strncasecmp(kv[i].name, f->name, f->name_len))
             return true;
     return false;
+}
+
+/* The request id field (replaces any the peer sent); false when ids are off. */
+static bool put_reqid(struct hw *h, const struct px_conn *c)
+{
+    const char *name, *id;
+    size_t nl, il;
+    if (!px_ops_reqid(c, &name, &nl, &id, &il))
+        return false;
+    put_field(h, name, nl, id, il);
+    return true;
+}
+
+/* f is the request id field (dropped: ours is sent instead). */
+static bool is_reqid(const struct px_conn *c, const struct rw_hdr *f)
+{
+    const char *name, *id;
+    size_t nl, il;
+    return px_ops_reqid(c, &name, &nl, &id, &il) && f->name_len == nl &&
+           !strncasecmp(f->name, name, nl);
 }
 
 static bool edited(const struct rw_hdr *f, const struct rw_cfg_hdr_edits *e)
@@ -194,7 +215,7 @@ int px_head_request(struct px_conn *c, const struct rw_h1_req *req, char *out, s
         case RW_H_VIA:
             continue; /* re-sent below with our hop appended */
         }
-        if (edited(f, &r->request_headers))
+        if (edited(f, &r->request_headers) || is_reqid(c, f))
             continue;
         put_field(&h, f->name, f->name_len, f->value, f->value_len);
     }
@@ -209,6 +230,7 @@ int px_head_request(struct px_conn *c, const struct rw_h1_req *req, char *out, s
         put(&h, "X-Forwarded-Proto: http\r\n", 25);
     if (req->host)
         put_field(&h, "X-Forwarded-Host", 16, req->host, req->host_len);
+    put_reqid(&h, c);
     put_edits(&h, &r->request_headers);
     if (req->h.body == RW_BODY_LENGTH) {
         put(&h, "Content-Length: ", 16);
@@ -269,11 +291,12 @@ int px_head_response(struct px_conn *c, const struct rw_h1_resp *resp, char *out
                 continue;
             break;
         }
-        if (edited(f, &r->response_headers))
+        if (edited(f, &r->response_headers) || is_reqid(c, f))
             continue;
         put_field(&h, f->name, f->name_len, f->value, f->value_len);
     }
     put_via(&h, &resp->h, cfg->via);
+    put_reqid(&h, c);
     put_edits(&h, &r->response_headers);
     char cookie[512];
     size_t cl = px_sticky_response(c, resp, cookie, sizeof(cookie));
@@ -292,7 +315,10 @@ int px_head_response(struct px_conn *c, const struct rw_h1_resp *resp, char *out
         put_field(&h, "Content-Length", 14, f->value, f->value_len);
     }
     put_connection(&h, c);
-    return finish(&h);
+    int n = finish(&h);
+    if (n >= 0)
+        px_ops_status(c, resp->status, (size_t)n, 0); /* the body is counted as it streams */
+    return n;
 }
 
 int px_head_local(struct px_conn *c, int status, const struct rw_cfg_kv *hdrs, uint32_t nhdrs,
@@ -316,9 +342,13 @@ int px_head_local(struct px_conn *c, int status, const struct rw_cfg_kv *hdrs, u
         put_field(&h, "Location", 8, location, strlen(location));
     if (status == 503)
         put(&h, "Retry-After: 1\r\n", 16);
+    put_reqid(&h, c);
     put(&h, "Content-Length: ", 16);
     put_u64(&h, body_len);
     put(&h, "\r\n", 2);
     put_connection(&h, c);
-    return finish(&h);
+    int n = finish(&h);
+    if (n >= 0)
+        px_ops_status(c, status, (size_t)n, (c->xf & PX_X_HEAD_REQ) ? 0 : body_len);
+    return n;
 }

@@ -31,6 +31,10 @@ void rw_proxy_stop(struct rw_proxy *p, uint32_t drain_ms);
  * one non-worker thread (main). */
 void rw_proxy_tick(struct rw_proxy *p);
 
+/* Reopen the access log (SIGUSR1, log rotation): lines queued before go to the old
+ * file. A no-op without an access log. Async-signal-safe; any thread. */
+void rw_proxy_reopen_logs(struct rw_proxy *p);
+
 /* True once every worker has exited (after rw_proxy_stop). Any thread. */
 bool rw_proxy_done(struct rw_proxy *p);
 

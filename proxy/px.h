@@ -205,6 +205,7 @@ struct px_ups {
 struct px_listener_w {
     struct px_worker *w;
     const struct rw_cfg_listener *cfg; /* borrowed */
+    struct rw_tls_ctx *tls_ctx;        /* borrowed: rw_proxy.tls_ctx[i], or NULL */
     int fd;
     bool armed;
     struct rw_op op;
@@ -229,6 +230,7 @@ struct px_worker {
     uint32_t nups;               /* upstream connections open */
     struct px_conn *conns;       /* every client connection */
     struct px_conn *buf_waiters; /* connections waiting for pool buffers */
+    struct px_conn *tls_ready;   /* TLS connections with a read to serve after this turn */
     bool buf_wake;               /* a buffer came back while some waited */
     struct px_conn *grave_c;     /* closed connections, freed after this loop turn */
     struct px_up *grave_u;
@@ -260,6 +262,8 @@ struct rw_proxy {
     struct px_ups *ups;            /* owned: one per upstream */
     struct rw_sticky_key *sticky_key; /* owned: random process key, when no key_file */
     struct rw_health *health;      /* owned: health-check thread and outlier detection */
+    struct rw_tls_keys *tls_keys;  /* owned: session ticket keys, shared by every listener */
+    struct rw_tls_ctx **tls_ctx;   /* owned: per listener, NULL for plain ones */
     _Atomic uint32_t nconns;       /* all workers (max_connections) */
     _Atomic uint32_t drain_ms;
 };
@@ -279,6 +283,9 @@ const char *px_date(struct px_worker *w);
 /* client.c */
 void px_conn_accepted(struct px_worker *w, const struct px_listener_w *l, int fd);
 void px_conn_arm_read(struct px_conn *c);
+void px_conn_recv(struct px_conn *c);
+void px_conn_on_eof(struct px_conn *c);
+void px_conn_got_plaintext(struct px_conn *c);
 void px_conn_deadline(struct px_conn *c);
 void px_conn_retry_read(struct px_conn *c);
 void px_conn_send_out(struct px_conn *c, const struct iovec *iov, int n);
@@ -305,6 +312,21 @@ void px_ops_stop(struct rw_proxy *p);
 void px_ops_request_begin(struct px_conn *c, const struct rw_h1_req *req); /* req NULL: bad */
 void px_ops_request_end(struct px_conn *c);
 void px_ops_conn(struct px_worker *w, int delta);
+
+/* tls.c: HTTPS listeners */
+struct rw_tls_ctx;
+int px_tls_accept(struct px_conn *c, struct rw_tls_ctx *ctx);
+int px_tls_ctx_build(struct rw_proxy *p, const struct rw_cfg_listener *l, struct rw_tls_ctx **out);
+void px_tls_free(struct px_conn *c);
+void px_tls_send(struct px_conn *c, const struct iovec *iov, int n);
+bool px_tls_sent(struct px_conn *c, int res);
+void px_tls_want_read(struct px_conn *c);
+void px_tls_pump(struct px_conn *c);
+void px_tls_input(struct px_conn *c, const char *buf, size_t n);
+void px_tls_run(struct px_worker *w);
+void px_tls_shutdown(struct px_conn *c);
+bool px_tls_writing(const struct px_conn *c);
+const char *px_tls_version(const struct px_conn *c);
 
 /* local.c: responses made by ringwall */
 void px_local_error(struct px_conn *c, int status, bool close);

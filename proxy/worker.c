@@ -18,7 +18,9 @@
 #include "core/log.h"
 #include "balancers/sticky.h"
 #include "health/health.h"
+#include "tls/tls.h"
 #include "core/rcu.h"
+#include "proxy/ops.h"
 #include "proxy/px.h"
 
 #define PX_LISTEN_BACKLOG 4096
@@ -390,19 +392,21 @@ static void *worker_main(void *arg)
     if (atomic_load(&w->stop_req))
         worker_begin_stop(w);
     while (!worker_idle_done(w)) {
-        rc = rw_loop_run_once(w->loop, -1);
+        rc = rw_loop_run_once(w->loop, w->tls_ready ? 0 : -1);
         if (rc < 0 && rc != -EINTR && rc != -ETIME && rc != -EAGAIN) {
             rw_log(RW_LOG_ERR, "worker %u: loop: %s", w->id, rw_strerror(rc));
             break;
         }
         if (w->buf_wake)
             px_buf_wake(w);
+        px_tls_run(w);
         px_bury(w);
     }
     px_bury(w);
     rw_timer_cancel(&w->stop_timer);
     rw_rcu_unregister();
     worker_teardown(w);
+    rw_tls_thread_cleanup(); /* wolfSSL's per-thread caches */
     atomic_store(&w->started, 2);
     return NULL;
 }
@@ -493,8 +497,10 @@ void rw_proxy_tick(struct rw_proxy *p)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     uint64_t now = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+    px_ops_lock(p); /* the admin thread may add servers */
     for (uint32_t i = 0; i < p->cfg->nupstreams; i++)
         rw_pool_tick(p->ups[i].pool, now);
+    px_ops_unlock(p);
 }
 
 struct rw_proxy *rw_proxy_new(const struct rw_cfg *cfg, const struct rw_io_ops *io,
@@ -526,6 +532,19 @@ struct rw_proxy *rw_proxy_new(const struct rw_cfg *cfg, const struct rw_io_ops *
             return NULL;
         }
     }
+    p->tls_ctx = calloc(cfg->nlisteners ? cfg->nlisteners : 1, sizeof(*p->tls_ctx));
+    if (!p->tls_ctx)
+        goto nomem;
+    for (uint32_t i = 0; i < cfg->nlisteners; i++) {
+        if (!cfg->listeners[i].tls.enabled)
+            continue;
+        int e = px_tls_ctx_build(p, &cfg->listeners[i], &p->tls_ctx[i]);
+        if (e < 0) {
+            *err = e;
+            rw_proxy_free(p);
+            return NULL;
+        }
+    }
     for (uint32_t i = 0; i < nworkers; i++) {
         struct px_worker *w = &p->workers[i];
         w->id = i;
@@ -541,6 +560,7 @@ struct rw_proxy *rw_proxy_new(const struct rw_cfg *cfg, const struct rw_io_ops *
         for (uint32_t j = 0; j < cfg->nlisteners; j++) {
             int e = 0;
             w->lis[j].cfg = &cfg->listeners[j];
+            w->lis[j].tls_ctx = p->tls_ctx[j];
             w->lis[j].fd = listener_open(&cfg->listeners[j], &e);
             if (w->lis[j].fd < 0) {
                 rw_log(RW_LOG_ERR, "listener %s (%s): %s", cfg->listeners[j].name,
@@ -560,6 +580,10 @@ nomem:
 
 int rw_proxy_start(struct rw_proxy *p)
 {
+    /* before the workers: their counters and log rings exist when traffic starts */
+    int orc = px_ops_start(p);
+    if (orc < 0)
+        return orc;
     int hrc = rw_health_start(p->health);
     if (hrc < 0) {
         rw_log(RW_LOG_ERR, "health checks: %s", rw_strerror(hrc));
@@ -605,6 +629,7 @@ void rw_proxy_free(struct rw_proxy *p)
 {
     if (!p)
         return;
+    px_ops_stop(p);
     for (uint32_t i = 0; p->workers && i < p->nworkers; i++) {
         struct px_worker *w = &p->workers[i];
         if (w->has_thread)
@@ -623,6 +648,13 @@ void rw_proxy_free(struct rw_proxy *p)
     }
     free(p->ups);
     rw_sticky_key_free(p->sticky_key);
+    for (uint32_t i = 0; p->tls_ctx && i < p->cfg->nlisteners; i++)
+        if (p->tls_ctx[i])
+            rw_tls_ctx_unref(p->tls_ctx[i]);
+    free(p->tls_ctx);
+    if (p->tls_keys)
+        rw_tls_keys_unref(p->tls_keys);
+    px_ops_free(p); /* after the pools: they borrow the names of servers added at run time */
     free(p->workers);
     free(p);
 }

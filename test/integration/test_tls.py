@@ -1,0 +1,226 @@
+# SPDX-License-Identifier: MIT
+# HTTPS listeners through the real binary with real clients (Python's ssl, curl):
+# SNI and the default certificate, old versions refused, resumption across workers,
+# forwarding headers, bodies both ways, keep-alive, a bad certificate at start-up.
+import hashlib
+import json
+import os
+import shutil
+import socket
+import ssl
+import subprocess
+import unittest
+
+import harness as h
+
+DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "unit", "tls", "data")
+
+
+def data(name):
+    return os.path.abspath(os.path.join(DATA, name))
+
+
+def tls_listener(routes, **tls):
+    lst = h.listener(routes)
+    cfg = {"certificates": [
+        {"cert": data("ec.pem"), "key": data("ec.key"), "default": True},
+        {"cert": data("other.pem"), "key": data("other.key")}]}
+    cfg.update(tls)
+    lst["tls"] = cfg
+    return lst
+
+
+def client_ctx(**kw):
+    ctx = ssl.create_default_context(cafile=data("root.crt"))
+    for k, v in kw.items():
+        setattr(ctx, k, v)
+    return ctx
+
+
+def https(port, target="/", sni="example.com", ctx=None, method="GET", body=b"",
+          session=None, headers=()):
+    """One request over a new TLS connection; (status, headers dict, body, ssl socket info)."""
+    ctx = ctx or client_ctx()
+    raw = socket.create_connection(("127.0.0.1", port), timeout=10)
+    s = ctx.wrap_socket(raw, server_hostname=sni, session=session)
+    try:
+        req = "%s %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n" % (method, target, sni)
+        for k, v in headers:
+            req += "%s: %s\r\n" % (k, v)
+        if body:
+            req += "Content-Length: %d\r\n" % len(body)
+        s.sendall(req.encode() + b"\r\n" + body)
+        data_ = b""
+        while True:
+            try:
+                chunk = s.recv(65536)
+            except (ssl.SSLEOFError, ConnectionResetError):
+                break
+            if not chunk:
+                break
+            data_ += chunk
+        head, _, rest = data_.partition(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        hdrs = {}
+        for line in lines[1:]:
+            k, _, v = line.partition(":")
+            hdrs[k.strip().lower()] = v.strip()
+        info = {"cert": s.getpeercert(), "version": s.version(), "session": s.session,
+                "reused": s.session_reused}
+        return int(lines[0].split()[1]), hdrs, rest, info
+    finally:
+        s.close()
+
+
+class TlsListenerTest(h.ProxyCase):
+    ORIGINS = ("o1",)
+
+    @classmethod
+    def config(cls):
+        return {"workers": 2, "listeners": [tls_listener([h.proxy_route("app")])],
+                "upstreams": {"app": h.upstream(*cls.origin_list())}}
+
+    def cn(self, info):
+        return dict(x[0] for x in info["cert"]["subject"])["commonName"]
+
+    def test_sni_selects_certificate(self):
+        st, _, body, info = https(self.port, sni="example.com")
+        self.assertEqual(st, 200)
+        self.assertEqual(self.cn(info), "example.com")
+        st, _, _, info = https(self.port, sni="www.example.com")  # wildcard
+        self.assertEqual(self.cn(info), "example.com")
+        st, _, _, info = https(self.port, sni="other.test")
+        self.assertEqual((st, self.cn(info)), (200, "other.test"))
+
+    def test_default_certificate_without_sni(self):
+        ctx = client_ctx(check_hostname=False)
+        raw = socket.create_connection(("127.0.0.1", self.port), timeout=10)
+        s = ctx.wrap_socket(raw)  # no server_hostname: no SNI
+        try:
+            cert = s.getpeercert()
+            self.assertEqual(dict(x[0] for x in cert["subject"])["commonName"], "example.com")
+        finally:
+            s.close()
+
+    def test_old_versions_refused(self):
+        ctx = client_ctx()
+        ctx.minimum_version = ssl.TLSVersion.TLSv1
+        ctx.maximum_version = ssl.TLSVersion.TLSv1_1
+        ctx.set_ciphers("ALL:@SECLEVEL=0")
+        with self.assertRaises((ssl.SSLError, ConnectionResetError, OSError)):
+            https(self.port, ctx=ctx)
+
+    def test_tls12_and_13(self):
+        for v in (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3):
+            ctx = client_ctx()
+            ctx.minimum_version = ctx.maximum_version = v
+            st, _, _, info = https(self.port, ctx=ctx)
+            self.assertEqual(st, 200)
+            self.assertEqual(info["version"], {ssl.TLSVersion.TLSv1_2: "TLSv1.2",
+                                               ssl.TLSVersion.TLSv1_3: "TLSv1.3"}[v])
+
+    def test_forwarding_headers_say_https(self):
+        st, _, body, _ = https(self.port, "/echo", headers=[("X-Forwarded-Proto", "http")])
+        self.assertEqual(st, 200)
+        hdrs = {k.lower(): v for k, v in json.loads(body)["headers"]}
+        self.assertEqual(hdrs["x-forwarded-proto"], "https")
+        self.assertIn("proto=https", hdrs["forwarded"])
+
+    def test_bodies_both_ways(self):
+        payload = os.urandom(300000)
+        st, _, body, _ = https(self.port, "/upload", method="POST", body=payload)
+        self.assertEqual(st, 200)
+        self.assertEqual(json.loads(body)["sha256"], hashlib.sha256(payload).hexdigest())
+        n = 3 << 20
+        st, hdrs, body, _ = https(self.port, "/size/%d" % n)
+        self.assertEqual((st, len(body)), (200, n))
+        self.assertEqual(hashlib.sha256(body).hexdigest(), h.origin_mod.pattern_sha256(n))
+
+    def test_keepalive_on_one_tls_connection(self):
+        ctx = client_ctx()
+        raw = socket.create_connection(("127.0.0.1", self.port), timeout=10)
+        s = ctx.wrap_socket(raw, server_hostname="example.com")
+        f = s.makefile("rb")
+        try:
+            for i in range(20):
+                s.sendall(b"GET /echo?i=%d HTTP/1.1\r\nHost: example.com\r\n\r\n" % i)
+                status = f.readline()
+                self.assertIn(b" 200 ", status)
+                length = 0
+                while True:
+                    line = f.readline()
+                    if line == b"\r\n":
+                        break
+                    if line.lower().startswith(b"content-length:"):
+                        length = int(line.split(b":")[1])
+                body = json.loads(f.read(length))
+                self.assertEqual(body["target"], "/echo?i=%d" % i)
+        finally:
+            f.close()
+            s.close()
+
+    def test_resumption_across_workers(self):
+        ctx = client_ctx()
+        ctx.maximum_version = ssl.TLSVersion.TLSv1_2  # Python exposes 1.2 sessions reliably
+        _, _, _, first = https(self.port, ctx=ctx)
+        resumed = 0
+        session = first["session"]
+        for _ in range(8):  # new connections land on either of the 2 workers
+            _, _, _, info = https(self.port, ctx=ctx, session=session)
+            resumed += info["reused"]
+        self.assertGreaterEqual(resumed, 6, "tickets are shared by every worker")
+
+    @unittest.skipUnless(shutil.which("curl"), "curl not installed")
+    def test_curl(self):
+        out = subprocess.run(
+            ["curl", "-sS", "--cacert", data("root.crt"), "--resolve",
+             "example.com:%d:127.0.0.1" % self.port, "https://example.com:%d/" % self.port,
+             "-o", "-", "-w", "\n%{http_code} %{ssl_verify_result}"],
+            capture_output=True, text=True, timeout=20)
+        self.assertTrue(out.stdout.endswith("200 0"), out.stdout + out.stderr)
+
+
+class TlsPlainMixTest(h.ProxyCase):
+    """A plain and a TLS listener side by side; a plain request to the TLS port fails."""
+    ORIGINS = ("o1",)
+
+    @classmethod
+    def config(cls):
+        return {"workers": 1, "listeners": [tls_listener([h.proxy_route("app")]),
+                                            h.listener([h.proxy_route("app")])],
+                "upstreams": {"app": h.upstream(*cls.origin_list())}}
+
+    def test_plain_to_tls_port_gets_no_http(self):
+        tls_port = h._listener_endpoints(self.proxy.config)[0][1]
+        plain_port = h._listener_endpoints(self.proxy.config)[1][1]
+        self.assertEqual(h.request(plain_port, "GET", "/").status, 200)
+        with socket.create_connection(("127.0.0.1", tls_port), timeout=5) as s:
+            s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            data_ = b""
+            try:
+                while True:
+                    chunk = s.recv(4096)
+                    if not chunk:
+                        break
+                    data_ += chunk
+            except (ConnectionResetError, socket.timeout):
+                pass
+        self.assertNotIn(b"HTTP/1.1 200", data_)
+        st, _, _, _ = https(tls_port)
+        self.assertEqual(st, 200, "the TLS listener still serves after garbage")
+
+
+class TlsBadCertTest(h.RwTestCase):
+    def test_mismatched_key_is_reported(self):
+        lst = h.listener([{"respond": {"status": 200}}])
+        lst["tls"] = {"certificates": [{"cert": data("ec.pem"), "key": data("other.key")}]}
+        p = h.Proxy({"workers": 1, "listeners": [lst]})
+        p.write_config()
+        out = subprocess.run([h.binary(), "-c", str(p.cfg_path)], capture_output=True,
+                             text=True, timeout=20)
+        self.assertNotEqual(out.returncode, 0)
+        self.assertIn("ec.pem", out.stderr + out.stdout)
+
+
+if __name__ == "__main__":
+    unittest.main()
