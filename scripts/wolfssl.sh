@@ -15,8 +15,9 @@
 # Source: `apt-get source wolfssl=$DEB_VERSION` (needs a deb-src entry: scripts/deps.sh adds one),
 # the orig tarball, Debian tarball and .dsc checked against the SHA-256 pinned below, then
 # `dpkg-source -x` (checks every file against the .dsc and applies Debian's security patches).
-# Configure: Debian's own flags (debian/rules) plus AES-NI, Intel assembly and SP math assembly,
-# static only, -fPIC. See docs/wolfssl.md.
+# Configure: the TLS features ringwall uses (not Debian's --enable-distro, whose options make
+# every connection about 60 KB), plus AES-NI, Intel assembly and SP math assembly, static only,
+# -fPIC. See docs/wolfssl.md.
 set -euo pipefail
 
 UPSTREAM_VERSION=5.5.4
@@ -24,9 +25,27 @@ DEB_VERSION=5.5.4-2+deb12u3
 ORIG_SHA256=b7ee150e49def77c765bc02aac92ddeb0bebefd4cb12aa263d8f95e405221fb8
 DEBIAN_SHA256=79565eb855d557eb062cb88b033b6fe96e2a6e598236021b81b9840bef5ab6f4
 DSC_SHA256=41cc3bce69a14214cc16f03f87e1292d8a2f95c03bbf94f49ca36b010989a81a
-RECIPE=3   # bump when the build steps below change: it is part of the cache key
+RECIPE=5   # bump when the build steps below change: it is part of the cache key
 
-DEBIAN_FLAGS=(--enable-distro --enable-pkcs11 --disable-examples --disable-silent-rules)
+# What tls/ and balancers/ use, nothing more: every option that grows the per-connection
+# structs (SESSION_CERTS, WOLFSSL_ALT_CERT_CHAINS, post-handshake auth, Ed25519/Ed448 message
+# caching, DTLS) stays off, so an idle TLS connection stays small (docs/wolfssl.md).
+# --enable-opensslall: X509/SAN/EVP/ALPN-select/OCSP-status-callback compatibility API.
+# --enable-aesgcm=word: no 512-byte GHASH table in each of a connection's two AES contexts
+# (the AES-NI code never uses it; only CPUs without AES-NI fall back to the table-less C).
+# TLS 1.0/1.1 stay compiled in (as in Debian's build): contexts refuse them, and the unit
+# tests need a TLS 1.1 client to prove it.
+FEATURE_FLAGS=(--disable-examples --disable-crypttests --disable-benchmark --disable-silent-rules
+               --enable-tls13 --enable-opensslall --enable-opensslextra
+               --enable-sni --enable-alpn --enable-session-ticket --enable-extended-master
+               --enable-ocsp --enable-ocspstapling --enable-supportedcurves
+               --enable-ecc --enable-curve25519 --enable-curve448 --enable-rsapss --enable-hkdf
+               --enable-aesgcm=word --enable-chacha --enable-poly1305
+               --disable-sessioncerts --disable-postauth --disable-dtls)
+# HAVE_EX_DATA: wolfSSL_get_app_data() and the X509_STORE_CTX -> WOLFSSL link the verify
+# callback uses; WOLFSSL_CIPHER_INTERNALNAME: cipher names as tls.h documents them
+# ("TLS13-AES128-GCM-SHA256", as Debian's build reports). configure copies both into options.h.
+CPPFLAGS_W="-DHAVE_EX_DATA -DWOLFSSL_CIPHER_INTERNALNAME"
 ASM_FLAGS=(--enable-aesni --enable-intelasm --enable-sp --enable-sp-asm)
 CFLAGS_W="-g -O2 -fPIC -fstack-protector-strong"
 
@@ -34,6 +53,51 @@ CC_W="${RW_WOLFSSL_CC:-cc}"
 CACHE_ROOT="${RW_WOLFSSL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/ringwall}"
 DL_DIR="$CACHE_ROOT/wolfssl-src-$DEB_VERSION"
 LOG="$CACHE_ROOT/wolfssl-build.log"
+
+# ringwall's own fixes on top of Debian's patches (part of the cache key).
+# TLS 1.3 OCSP stapling in 5.5.4 leaks on every handshake that asks for a staple: the decoded
+# leaf certificate (TLSX_CSR_Parse never calls FreeDecodedCert) and the server's copy of the
+# response (TLSX_CSR_Free never frees it).
+ringwall_patches() {
+  cat <<'PATCH'
+--- a/src/tls.c
++++ b/src/tls.c
+@@ -2947,6 +2947,15 @@
+         break;
+     }
+ 
++#if defined(WOLFSSL_TLS13) && !defined(NO_WOLFSSL_SERVER)
++    /* A server's TLS 1.3 staple is its own copy (a client's points into input). */
++    if (csr->ssl != NULL && csr->ssl->options.side == WOLFSSL_SERVER_END &&
++            csr->response.buffer != NULL) {
++        XFREE(csr->response.buffer, csr->ssl->heap, DYNAMIC_TYPE_TMP_BUFFER);
++        csr->response.buffer = NULL;
++    }
++#endif
++
+     XFREE(csr, heap, DYNAMIC_TYPE_TLSX);
+     (void)heap;
+ }
+@@ -3196,14 +3205,17 @@
+                             ssl->buffers.certificate->length, ssl->heap);
+             ret = ParseCert(cert, CERT_TYPE, 1, SSL_CM(ssl));
+             if (ret != 0 ) {
++                FreeDecodedCert(cert);
+                 XFREE(cert, ssl->heap, DYNAMIC_TYPE_DCERT);
+                 return ret;
+             }
+             ret = TLSX_CSR_InitRequest(ssl->extensions, cert, ssl->heap);
+             if (ret != 0 ) {
++                FreeDecodedCert(cert);
+                 XFREE(cert, ssl->heap, DYNAMIC_TYPE_DCERT);
+                 return ret;
+             }
++            FreeDecodedCert(cert);
+             XFREE(cert, ssl->heap, DYNAMIC_TYPE_DCERT);
+ 
+             extension = TLSX_Find(ssl->extensions, TLSX_STATUS_REQUEST);
+PATCH
+}
 
 say() { echo "wolfssl: $*" >&2; }
 fallback() {
@@ -47,7 +111,8 @@ cache_key() {
   local ccv
   ccv="$("$CC_W" --version 2>/dev/null | head -n1 || echo none)"
   printf '%s\n' "$RECIPE" "$DEB_VERSION" "$ORIG_SHA256" "$DEBIAN_SHA256" \
-    "${DEBIAN_FLAGS[*]}" "${ASM_FLAGS[*]}" "$CFLAGS_W" "$ccv" "$(uname -m)"
+    "${FEATURE_FLAGS[*]}" "${ASM_FLAGS[*]}" "$CFLAGS_W" "$CPPFLAGS_W" "$ccv" "$(uname -m)" \
+    "$(ringwall_patches | sha256sum | cut -c1-16)"
 }
 
 prefix_dir() {
@@ -98,7 +163,7 @@ fetch() { # the three source files in $DL_DIR, checksums verified
 build() { # build PREFIX
   local prefix="$1" t0 work src stage
   t0=$(date +%s)
-  for tool in autoreconf automake libtoolize dpkg-source make "$CC_W"; do
+  for tool in autoreconf automake libtoolize dpkg-source patch make "$CC_W"; do
     command -v "$tool" >/dev/null || { say "missing $tool (scripts/deps.sh installs it)"; return 1; }
   done
   fetch || return 1
@@ -110,23 +175,23 @@ build() { # build PREFIX
   (
     dpkg-source -x "$DL_DIR/wolfssl_$DEB_VERSION.dsc" "$src" &&
     cd "$src" &&
+    ringwall_patches | patch -p1 --no-backup-if-mismatch &&
     ./autogen.sh &&
-    CC="$CC_W" CFLAGS="$CFLAGS_W" ./configure --prefix="$prefix" --libdir="$prefix/lib" \
-      "${DEBIAN_FLAGS[@]}" "${ASM_FLAGS[@]}" --enable-static --disable-shared --with-pic &&
-    # --enable-distro forces a shared library too; only the static archive is wanted here,
-    # and building both compiles everything twice.
-    sed -i 's/^build_libtool_libs=yes$/build_libtool_libs=no/' libtool &&
+    CC="$CC_W" CFLAGS="$CFLAGS_W" CPPFLAGS="$CPPFLAGS_W" ./configure --prefix="$prefix" --libdir="$prefix/lib" \
+      "${FEATURE_FLAGS[@]}" "${ASM_FLAGS[@]}" --enable-static --disable-shared --with-pic &&
     make -j"$(nproc 2>/dev/null || echo 2)" src/libwolfssl.la &&
     make DESTDIR="$stage" install-libLTLIBRARIES install-nobase_includeHEADERS \
       install-includeHEADERS install-pkgconfigDATA &&
-    # Debian ships options.h by hand (distro builds do not install it): so do we.
+    # options.h is installed by hand, as Debian does.
     install -m 644 wolfssl/options.h "$stage$prefix/include/wolfssl/options.h" &&
     install -m 644 cyassl/options.h "$stage$prefix/include/cyassl/options.h" &&
     # A static archive needs its own dependencies on every link line.
     sed -i 's/^Libs: .*/& -lm -pthread -ldl/' "$stage$prefix/lib/pkgconfig/wolfssl.pc" &&
     rm -f "$stage$prefix"/lib/*.la &&
     grep -q '^#define WOLFSSL_SP_X86_64_ASM' "$stage$prefix/include/wolfssl/options.h" &&
-    grep -q '^#define WOLFSSL_AESNI' "$stage$prefix/include/wolfssl/options.h"
+    grep -q '^#define WOLFSSL_AESNI' "$stage$prefix/include/wolfssl/options.h" &&
+    ! grep -Eq '^#define (SESSION_CERTS|WOLFSSL_ALT_CERT_CHAINS)$' \
+      "$stage$prefix/include/wolfssl/options.h"
   ) >>"$LOG" 2>&1 || {
     tail -n 20 "$LOG" >&2
     rm -rf "$work"

@@ -190,9 +190,41 @@ static int cert_keys(WOLFSSL_CTX *wc, const struct rw_tls_cert_params *cp, char 
     return 0;
 }
 
-/* wolfSSL builds an OCSP request for its own leaf before it asks for the staple, and that
- * needs the issuer in the context's store: trust the chain after the leaf. */
-static int cert_ocsp_issuer(WOLFSSL_CTX *wc, const char *cert_file, char *err, size_t cap)
+/* The response must verify against the chain after the leaf, as wolfSSL checks it on every
+ * handshake (a response it cannot verify is silently not stapled): check it once here, in
+ * a store of its own, so the failure names the file. */
+static int cert_ocsp_verify(const struct tls_cert *ct, const uint8_t *chain, size_t len,
+                            const char *ocsp_file, char *err, size_t cap)
+{
+    WOLFSSL_CERT_MANAGER *cm = wolfSSL_CertManagerNew();
+    CertStatus *st = calloc(1, sizeof(*st)); /* the check writes the status it read here */
+    if (!cm || !st) {
+        wolfSSL_CertManagerFree(cm);
+        free(st);
+        return -ENOMEM;
+    }
+    int ret = wolfSSL_CertManagerLoadCABuffer(cm, chain, (long)len, WOLFSSL_FILETYPE_PEM);
+    if (ret == WOLFSSL_SUCCESS)
+        ret = wolfSSL_CertManagerEnableOCSP(cm, 0);
+    if (ret == WOLFSSL_SUCCESS)
+        ret = wolfSSL_CertManagerCheckOCSPResponse(cm, ct->ocsp, (int)ct->ocsp_len, NULL, st,
+                                                   NULL, NULL);
+    wolfSSL_CertManagerFree(cm);
+    free(st);
+    if (ret == WOLFSSL_SUCCESS)
+        return 0;
+    rw__tls_err(err, cap,
+                "%s: OCSP response does not verify against the chain after the leaf (%s); "
+                "a responder certificate inside the response needs its issuer in that chain",
+                ocsp_file, wolfSSL_ERR_reason_error_string((unsigned long)ret));
+    return -EINVAL;
+}
+
+/* wolfSSL builds an OCSP request for its own leaf before it asks for the staple and checks
+ * the response it gets: both need the issuer in the context's store, so trust the chain
+ * after the leaf. Note: that store also verifies client certificates (client_auth). */
+static int cert_ocsp_issuer(WOLFSSL_CTX *wc, const struct tls_cert *ct, const char *cert_file,
+                            const char *ocsp_file, char *err, size_t cap)
 {
     static const char begin[] = "-----BEGIN CERTIFICATE-----";
     FILE *f = fopen(cert_file, "rb");
@@ -204,20 +236,23 @@ static int cert_ocsp_issuer(WOLFSSL_CTX *wc, const char *cert_file, char *err, s
         return -ENOMEM;
     buf[n] = '\0';
     char *first = strstr(buf, begin), *second = first ? strstr(first + 1, begin) : NULL;
+    size_t clen = second ? (size_t)(buf + n - second) : 0;
     int r = 0;
     if (!second ||
-        wolfSSL_CTX_load_verify_buffer(wc, (const unsigned char *)second, (long)(buf + n - second),
+        wolfSSL_CTX_load_verify_buffer(wc, (const unsigned char *)second, (long)clen,
                                        WOLFSSL_FILETYPE_PEM) != WOLFSSL_SUCCESS) {
         rw__tls_err(err, cap, "%s: OCSP stapling needs the issuer certificate after the leaf",
                     cert_file);
         r = -EINVAL;
     }
+    if (r == 0)
+        r = cert_ocsp_verify(ct, (const uint8_t *)second, clen, ocsp_file, err, cap);
     free(buf);
     return r;
 }
 
 /* Options every server WOLFSSL_CTX of a ctx shares: tickets, client auth, ALPN, stapling. */
-static int cert_options(struct tls_cert *ct, const char *cp_file,
+static int cert_options(struct tls_cert *ct, const struct rw_tls_cert_params *cp,
                         const struct rw_tls_server_params *p, struct rw_tls_ctx *c, char *err,
                         size_t cap)
 {
@@ -244,7 +279,7 @@ static int cert_options(struct tls_cert *ct, const char *cp_file,
     if (c->alpn)
         wolfSSL_CTX_set_alpn_select_cb(wc, cert_alpn_select, c);
     if (ct->ocsp) {
-        int r = cert_ocsp_issuer(wc, cp_file, err, cap);
+        int r = cert_ocsp_issuer(wc, ct, cp->cert_file, cp->ocsp_file, err, cap);
         if (r < 0)
             return r;
         if (wolfSSL_CTX_EnableOCSPStapling(wc) != WOLFSSL_SUCCESS ||
@@ -282,7 +317,7 @@ int rw__tls_cert_load(struct tls_cert *ct, const struct rw_tls_cert_params *cp,
     if (r == 0)
         r = cert_keys(ct->ssl_ctx, cp, err, errcap);
     if (r == 0)
-        r = cert_options(ct, cp->cert_file, p, c, err, errcap);
+        r = cert_options(ct, cp, p, c, err, errcap);
     if (r == 0)
         r = rw__tls_stamp_add(&c->stamps, &c->nstamps, cp->cert_file);
     if (r == 0)

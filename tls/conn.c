@@ -386,6 +386,8 @@ const char *rw_tls_conn_error(const struct rw_tls_conn *t)
 
 void rw_tls_thread_cleanup(void)
 {
+#ifdef FP_ECC /* the fixed-point cache (system library); the SP-math build has none */
     wc_ecc_fp_free();
+#endif
     wolfSSL_ERR_remove_thread_state(NULL);
 }

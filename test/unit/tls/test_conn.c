@@ -316,7 +316,11 @@ static void idle_memory_measured(void **state)
     size_t per = (srv_only - base) / N;
     print_message("idle TLS 1.3 server conn: %zu bytes heap (client+server pair %zu)\n", per,
                   (both - base) / N);
-    assert_true(per < 64 * 1024); /* a leak check, not the target (see the report) */
+#ifdef SESSION_CERTS
+    assert_true(per < 64 * 1024); /* the system library: 37.5 KB session object per conn */
+#else
+    assert_true(per < 12 * 1024); /* ringwall's wolfSSL build: about 9 KB (tls/NOTES.md) */
+#endif
 }
 
 int run_conn_tests(void)

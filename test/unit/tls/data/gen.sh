@@ -64,11 +64,21 @@ sign client clientca "/C=US/O=Ringwall, Test/CN=alice" \
 mv client.crt client.pem
 ec selfclient.key
 openssl req -x509 -new -key selfclient.key -subj "/CN=mallory" -days $D -out selfclient.pem 2>/dev/null
-# OCSP response for the ECDSA leaf, signed by its issuer
-printf 'V\t%s\t\t%s\tunknown\t/CN=example.com\n' 491231235959Z \
-    "$(openssl x509 -in ec.pem -noout -serial | cut -d= -f2)" > "$T/oidx"
-openssl ocsp -issuer inter.crt -cert ec.pem -no_nonce -reqout "$T/req" 2>/dev/null
-openssl ocsp -index "$T/oidx" -rsigner inter.crt -rkey inter.key -CA inter.crt -reqin "$T/req" \
-    -ndays $D -respout ec.ocsp.der 2>/dev/null
+# OCSP responses signed by the leaves' issuer: ec.ocsp.der for the ECDSA leaf (no certificates
+# inside, as most CAs send them); ec.ocsp-embedded.der also carries the issuer's certificate,
+# which cannot be verified without the root (refused at load); rsa.ocsp.der is for the RSA
+# leaf (a staple for the wrong certificate, which clients reject).
+ocsp_resp() { # ocsp_resp CERT OUT [openssl ocsp options]
+    local cert=$1 out=$2
+    shift 2
+    printf 'V\t%s\t\t%s\tunknown\t/CN=x\n' 491231235959Z \
+        "$(openssl x509 -in "$cert" -noout -serial | cut -d= -f2)" > "$T/oidx"
+    openssl ocsp -issuer inter.crt -cert "$cert" -no_nonce -reqout "$T/req" 2>/dev/null
+    openssl ocsp -index "$T/oidx" -rsigner inter.crt -rkey inter.key -CA inter.crt \
+        -reqin "$T/req" -ndays $D -respout "$out" "$@" 2>/dev/null
+}
+ocsp_resp ec.pem ec.ocsp.der -resp_no_certs
+ocsp_resp ec.pem ec.ocsp-embedded.der
+ocsp_resp rsa.pem rsa.ocsp.der -resp_no_certs
 rm -f ./*.srl root.key clientca.key
 ls
