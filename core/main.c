@@ -101,7 +101,8 @@ static void wait_signals(int sfd, struct rw_proxy *p, uint32_t drain_ms)
             rw_log(RW_LOG_INFO, "SIGUSR1: reopening the access log");
             rw_proxy_reopen_logs(p);
         } else if (si.ssi_signo == SIGHUP) {
-            rw_log(RW_LOG_WARN, "SIGHUP: configuration reload is not available in this version");
+            rw_log(RW_LOG_INFO, "SIGHUP: re-reading certificates (%d replaced); configuration "
+                   "reload is not available in this version", rw_proxy_reload_certs(p));
         } else if (stopping) {
             rw_log(RW_LOG_INFO, "second stop signal: closing connections now");
             rw_proxy_stop(p, 0);

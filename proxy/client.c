@@ -85,7 +85,7 @@ void px_conn_accepted(struct px_worker *w, const struct px_listener_w *l, int fd
     w->conns = c;
     w->nconns++;
     px_ops_conn(w, 1);
-    if (l->tls_ctx && px_tls_accept(c, l->tls_ctx) < 0) {
+    if (l->cfg->tls.enabled && px_tls_accept(c, px_tls_ctx_current(w->px, l->cfg)) < 0) {
         px_conn_close(c);
         return;
     }

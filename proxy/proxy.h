@@ -35,6 +35,11 @@ void rw_proxy_tick(struct rw_proxy *p);
  * file. A no-op without an access log. Async-signal-safe; any thread. */
 void rw_proxy_reopen_logs(struct rw_proxy *p);
 
+/* Re-read every TLS listener's certificate files now (SIGHUP) and publish new
+ * contexts; a file that fails keeps the old context serving (logged with the file
+ * and reason). Returns how many were replaced. Main thread. */
+int rw_proxy_reload_certs(struct rw_proxy *p);
+
 /* True once every worker has exited (after rw_proxy_stop). Any thread. */
 bool rw_proxy_done(struct rw_proxy *p);
 

@@ -205,7 +205,6 @@ struct px_ups {
 struct px_listener_w {
     struct px_worker *w;
     const struct rw_cfg_listener *cfg; /* borrowed */
-    struct rw_tls_ctx *tls_ctx;        /* borrowed: rw_proxy.tls_ctx[i], or NULL */
     int fd;
     bool armed;
     struct rw_op op;
@@ -317,6 +316,8 @@ void px_ops_conn(struct px_worker *w, int delta);
 struct rw_tls_ctx;
 int px_tls_accept(struct px_conn *c, struct rw_tls_ctx *ctx);
 int px_tls_ctx_build(struct rw_proxy *p, const struct rw_cfg_listener *l, struct rw_tls_ctx **out);
+struct rw_tls_ctx *px_tls_ctx_current(struct rw_proxy *p, const struct rw_cfg_listener *l);
+int px_tls_reload(struct rw_proxy *p, bool all);
 void px_tls_free(struct px_conn *c);
 void px_tls_send(struct px_conn *c, const struct iovec *iov, int n);
 bool px_tls_sent(struct px_conn *c, int res);

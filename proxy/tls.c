@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 
 #include "core/log.h"
+#include "core/rcu.h"
 #include "proxy/px.h"
 #include "tls/tls.h"
 
@@ -296,4 +297,39 @@ int px_tls_ctx_build(struct rw_proxy *p, const struct rw_cfg_listener *l, struct
     if (rc < 0)
         rw_log(RW_LOG_ERR, "listener %s: tls: %s", l->name, err);
     return rc;
+}
+
+/* The listener's current context (read at accept; a reload publishes a new one and
+ * the connection keeps a reference to the one it started with). Worker threads. */
+struct rw_tls_ctx *px_tls_ctx_current(struct rw_proxy *p, const struct rw_cfg_listener *l)
+{
+    uint32_t i = (uint32_t)(l - p->cfg->listeners);
+    return rw_rcu_load((void *const *)&p->tls_ctx[i]);
+}
+
+/* Rebuild the contexts whose files changed on disk (or all of them when `all`):
+ * new handshakes use the new certificates at once, established connections keep
+ * theirs, and a certificate that fails to load leaves the old one serving. Main
+ * thread (not an RCU reader). Returns the number of contexts replaced. */
+int px_tls_reload(struct rw_proxy *p, bool all)
+{
+    int n = 0;
+    for (uint32_t i = 0; p->tls_ctx && i < p->cfg->nlisteners; i++) {
+        const struct rw_cfg_listener *l = &p->cfg->listeners[i];
+        struct rw_tls_ctx *old = p->tls_ctx[i];
+        if (!old || (!all && !rw_tls_ctx_stale(old)))
+            continue;
+        struct rw_tls_ctx *fresh = NULL;
+        if (px_tls_ctx_build(p, l, &fresh) < 0) {
+            rw_log(RW_LOG_ERR, "listener %s: certificates not reloaded: the old ones keep serving",
+                   l->name);
+            continue;
+        }
+        rw_rcu_store((void **)&p->tls_ctx[i], fresh);
+        rw_rcu_synchronize(); /* no worker still reads `old` without holding a reference */
+        rw_tls_ctx_unref(old);
+        rw_log(RW_LOG_INFO, "listener %s: certificates reloaded", l->name);
+        n++;
+    }
+    return n;
 }

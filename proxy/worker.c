@@ -501,6 +501,12 @@ void rw_proxy_tick(struct rw_proxy *p)
     for (uint32_t i = 0; i < p->cfg->nupstreams; i++)
         rw_pool_tick(p->ups[i].pool, now);
     px_ops_unlock(p);
+    px_tls_reload(p, false); /* certificate files that changed on disk */
+}
+
+int rw_proxy_reload_certs(struct rw_proxy *p)
+{
+    return px_tls_reload(p, true);
 }
 
 struct rw_proxy *rw_proxy_new(const struct rw_cfg *cfg, const struct rw_io_ops *io,
@@ -560,7 +566,6 @@ struct rw_proxy *rw_proxy_new(const struct rw_cfg *cfg, const struct rw_io_ops *
         for (uint32_t j = 0; j < cfg->nlisteners; j++) {
             int e = 0;
             w->lis[j].cfg = &cfg->listeners[j];
-            w->lis[j].tls_ctx = p->tls_ctx[j];
             w->lis[j].fd = listener_open(&cfg->listeners[j], &e);
             if (w->lis[j].fd < 0) {
                 rw_log(RW_LOG_ERR, "listener %s (%s): %s", cfg->listeners[j].name,

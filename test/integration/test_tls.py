@@ -224,3 +224,76 @@ class TlsBadCertTest(h.RwTestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class TlsHotReloadTest(h.RwTestCase):
+    """New certificate files are picked up without a restart while HTTPS traffic runs;
+    a broken one is refused and the old one keeps serving."""
+
+    def test_certificate_swap_under_load(self):
+        import tempfile
+        import threading
+        import time
+        d = tempfile.mkdtemp(prefix="rw-certs-")
+        self.addCleanup(shutil.rmtree, d, True)
+
+        def put(src_cert, src_key):
+            for src, dst in ((src_cert, "site.pem"), (src_key, "site.key")):
+                tmp = os.path.join(d, dst + ".tmp")
+                shutil.copyfile(src, tmp)
+                os.replace(tmp, os.path.join(d, dst))
+
+        put(data("ec.pem"), data("ec.key"))
+        o = h.start_origin(self, "o1")
+        lst = h.listener([h.proxy_route("app")])
+        lst["tls"] = {"certificates": [{"cert": os.path.join(d, "site.pem"),
+                                        "key": os.path.join(d, "site.key")}]}
+        p = h.start_proxy(self, {"workers": 2, "listeners": [lst],
+                                 "upstreams": {"app": h.upstream(o)}})
+        ctx = client_ctx(check_hostname=False)
+
+        def cn():
+            _, _, _, info = https(p.port, ctx=ctx)
+            return dict(x[0] for x in info["cert"]["subject"])["commonName"]
+
+        self.assertEqual(cn(), "example.com")
+        failures, done = [], [0]
+        stop = threading.Event()
+
+        def load():
+            while not stop.is_set():
+                try:
+                    st, _, _, _ = https(p.port, ctx=ctx)
+                    if st != 200:
+                        failures.append(st)
+                except Exception as e:  # noqa: BLE001 - counted
+                    failures.append(repr(e))
+                done[0] += 1
+
+        threads = [threading.Thread(target=load) for _ in range(3)]
+        for t in threads:
+            t.start()
+        try:
+            time.sleep(0.3)
+            put(data("other.pem"), data("other.key"))
+            deadline = time.monotonic() + 5
+            while cn() != "other.test":
+                self.assertLess(time.monotonic(), deadline, "new certificate not picked up")
+                time.sleep(0.1)
+            # a broken certificate: refused, the current one keeps serving
+            with open(os.path.join(d, "site.pem.tmp"), "w") as f:
+                f.write("-----BEGIN CERTIFICATE-----\nnot a certificate\n"
+                        "-----END CERTIFICATE-----\n")
+            os.replace(os.path.join(d, "site.pem.tmp"), os.path.join(d, "site.pem"))
+            time.sleep(0.8)
+            self.assertEqual(cn(), "other.test")
+        finally:
+            stop.set()
+            for t in threads:
+                t.join(10)
+        self.assertEqual(failures, [], "requests failed during the swap")
+        self.assertGreater(done[0], 20)
+        log = p.stderr()
+        self.assertIn("certificates reloaded", log)
+        self.assertIn("site.pem", log)  # the broken file is named
+        self.assertIn("old ones keep serving", log)
