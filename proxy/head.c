@@ -182,6 +182,26 @@ static void put_path(struct hw *h, const struct rw_cfg_route *r, const struct rw
     }
 }
 
+/* The listener's client_auth.header, sent with the verified client certificate's
+ * subject (RFC 4514) and never taken from the client. */
+static bool is_cert_header(const struct px_conn *c, const struct rw_hdr *f)
+{
+    const char *n = c->lis->tls.client_header;
+    return n && strlen(n) == f->name_len && !strncasecmp(n, f->name, f->name_len);
+}
+
+static void put_cert_header(struct hw *h, const struct px_conn *c)
+{
+    const char *n = c->lis->tls.client_header;
+    const char *subject = n ? px_tls_peer_subject(c) : NULL;
+    if (!subject)
+        return;
+    for (const char *p = subject; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            return; /* never let a certificate inject a header line */
+    put_field(h, n, strlen(n), subject, strlen(subject));
+}
+
 int px_head_request(struct px_conn *c, const struct rw_h1_req *req, char *out, size_t cap)
 {
     const struct rw_cfg_route *r = c->route;
@@ -215,8 +235,8 @@ int px_head_request(struct px_conn *c, const struct rw_h1_req *req, char *out, s
         case RW_H_VIA:
             continue; /* re-sent below with our hop appended */
         }
-        if (edited(f, &r->request_headers) || is_reqid(c, f))
-            continue;
+        if (edited(f, &r->request_headers) || is_reqid(c, f) || is_cert_header(c, f))
+            continue; /* a client's own copy of the certificate header never passes */
         put_field(&h, f->name, f->name_len, f->value, f->value_len);
     }
     put_list_open(&h, "X-Forwarded-For", &req->h, RW_H_X_FORWARDED_FOR);
@@ -231,6 +251,7 @@ int px_head_request(struct px_conn *c, const struct rw_h1_req *req, char *out, s
     if (req->host)
         put_field(&h, "X-Forwarded-Host", 16, req->host, req->host_len);
     put_reqid(&h, c);
+    put_cert_header(&h, c);
     put_edits(&h, &r->request_headers);
     if (req->h.body == RW_BODY_LENGTH) {
         put(&h, "Content-Length: ", 16);

@@ -328,6 +328,7 @@ void px_tls_run(struct px_worker *w);
 void px_tls_shutdown(struct px_conn *c);
 bool px_tls_writing(const struct px_conn *c);
 const char *px_tls_version(const struct px_conn *c);
+const char *px_tls_peer_subject(const struct px_conn *c);
 
 /* local.c: responses made by ringwall */
 void px_local_error(struct px_conn *c, int status, bool close);

@@ -333,3 +333,12 @@ int px_tls_reload(struct rw_proxy *p, bool all)
     }
     return n;
 }
+
+/* RFC 4514 subject of the client's verified certificate, or NULL. */
+const char *px_tls_peer_subject(const struct px_conn *c)
+{
+    struct rw_tls_info info;
+    if (!c->tls || rw_tls_conn_info(c->tls->t, &info) < 0 || !info.peer_verified)
+        return NULL;
+    return info.peer_subject;
+}

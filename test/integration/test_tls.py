@@ -297,3 +297,41 @@ class TlsHotReloadTest(h.RwTestCase):
         self.assertIn("certificates reloaded", log)
         self.assertIn("site.pem", log)  # the broken file is named
         self.assertIn("old ones keep serving", log)
+
+
+class TlsClientAuthTest(h.RwTestCase):
+    def proxy_with(self, mode):
+        o = h.start_origin(self, "o1")
+        lst = tls_listener([h.proxy_route("app")], client_auth={
+            "ca": data("clientca.crt"), "mode": mode, "header": "x-client-cert-subject"})
+        return h.start_proxy(self, {"workers": 1, "listeners": [lst],
+                                    "upstreams": {"app": h.upstream(o)}})
+
+    def with_cert(self):
+        ctx = client_ctx()
+        ctx.load_cert_chain(data("client.pem"), data("client.key"))
+        return ctx
+
+    def subject_seen(self, port, ctx, forged=False):
+        hdrs = [("X-Client-Cert-Subject", "CN=forged")] if forged else []
+        st, _, body, _ = https(port, "/echo", ctx=ctx, headers=hdrs)
+        self.assertEqual(st, 200)
+        got = [v for k, v in json.loads(body)["headers"] if k.lower() == "x-client-cert-subject"]
+        return got
+
+    def test_require(self):
+        p = self.proxy_with("require")
+        with self.assertRaises((ssl.SSLError, ConnectionResetError, OSError)):
+            st, _, _, _ = https(p.port, ctx=client_ctx())
+            if st:  # TLS 1.3: the alert can arrive with the first read
+                raise ssl.SSLError("handshake should have failed, got %r" % st)
+        got = self.subject_seen(p.port, self.with_cert())
+        self.assertEqual(len(got), 1)
+        self.assertIn("CN=", got[0])
+
+    def test_optional_never_trusts_the_client_header(self):
+        p = self.proxy_with("optional")
+        self.assertEqual(self.subject_seen(p.port, client_ctx(), forged=True), [])
+        got = self.subject_seen(p.port, self.with_cert(), forged=True)
+        self.assertEqual(len(got), 1)
+        self.assertNotEqual(got[0], "CN=forged")
