@@ -83,6 +83,11 @@ struct px_up {
     struct rw_op rd, wr, cl;
     struct rw_timer timer;
     uint64_t resp_deadline; /* loop time: the response head must have come */
+    struct rw_tls_conn *tls; /* owned: TLS to the server, or NULL */
+    bool tls_phys;           /* a ciphertext send is in flight on wr */
+    bool tls_logical;        /* a px_up_send() waits for its ciphertext to leave */
+    bool tls_queued;         /* on the worker's upstream pump list */
+    struct px_up *tls_next;
 };
 
 enum px_up_state {
@@ -199,6 +204,7 @@ struct px_ups {
     struct rw_sticky_key *key;      /* owned (or borrowed: rw_proxy.sticky_key): cookie mode */
     bool key_borrowed;
     struct rw_sticky_table *table;  /* owned: learn / ip modes */
+    struct rw_tls_client_ctx *tls;  /* owned: TLS to the servers, or NULL */
     _Atomic uint32_t queued;        /* requests waiting, all workers */
 };
 
@@ -230,6 +236,7 @@ struct px_worker {
     struct px_conn *conns;       /* every client connection */
     struct px_conn *buf_waiters; /* connections waiting for pool buffers */
     struct px_conn *tls_ready;   /* TLS connections with a read to serve after this turn */
+    struct px_up *utls_ready;    /* TLS upstream connections with a read to serve */
     bool buf_wake;               /* a buffer came back while some waited */
     struct px_conn *grave_c;     /* closed connections, freed after this loop turn */
     struct px_up *grave_u;
@@ -358,6 +365,7 @@ void px_up_got_head(struct px_up *u);
 void px_up_release(struct px_up *u, bool reusable);
 void px_up_abort(struct px_up *u);
 void px_up_stop_worker(struct px_worker *w);
+void px_up_tls_run(struct px_worker *w);
 
 /* balance.c */
 uint32_t px_now_s(void);

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "tls/tls.h"
 #include "health/health.h"
 #include "proxy/px.h"
 
@@ -59,6 +60,14 @@ static void idle_unlink(struct px_up *u)
 static void u_free(struct px_up *u)
 {
     u->w->nups--;
+    if (u->tls_queued)
+        for (struct px_up **pp = &u->w->utls_ready; *pp; pp = &(*pp)->tls_next)
+            if (*pp == u) {
+                *pp = u->tls_next;
+                break;
+            }
+    rw_tls_conn_free(u->tls);
+    u->tls = NULL;
     u->next = u->w->grave_u; /* callers up the stack may still look at u */
     u->w->grave_u = u;
 }
@@ -85,7 +94,7 @@ static void u_close(struct px_up *u)
     if (u->state == PX_UP_DEAD)
         return;
     idle_unlink(u);
-    if (u->wr_busy) {
+    if (u->wr_busy || u->tls_phys) {
         /* A send in flight may still read the client's buffers (request bytes, head,
          * chunk lines) that the client side reuses from now on: after shutdown the
          * kernel copies nothing more from them and the send just fails. */
@@ -99,7 +108,7 @@ static void u_close(struct px_up *u)
     rw_timer_cancel(&u->timer);
     if (u->rd_armed)
         rw_io_cancel(u->w->loop, &u->rd);
-    if (u->wr_busy)
+    if (u->wr_busy || u->tls_phys)
         rw_io_cancel(u->w->loop, &u->wr);
     u_maybe_free(u);
 }
@@ -237,6 +246,148 @@ void px_up_start_on(struct px_conn *c, struct rw_backend *be)
     px_req_kick(c);
 }
 
+/* ---- TLS to the server: the same completion ops carry ciphertext ---- */
+
+static void u_tls_flush(struct px_up *u)
+{
+    if (u->tls_phys || u->state == PX_UP_DEAD)
+        return;
+    struct iovec iov[RW_IO_MAX_IOV];
+    int n = rw_tls_conn_output(u->tls, iov, RW_IO_MAX_IOV);
+    if (n <= 0)
+        return;
+    if (rw_io_send(u->w->loop, &u->wr, u->fd, iov, n) < 0)
+        return; /* the read side notices the broken connection */
+    u->tls_phys = true;
+    u->inflight++;
+}
+
+static void u_tls_failed(struct px_up *u, const char *what)
+{
+    rw_log(RW_LOG_WARN, "upstream %s server %s: tls %s: %s", u_cfg(u)->name, u->be->name, what,
+           rw_tls_conn_error(u->tls));
+    u_connect_failed(u->c, u, -EPROTO);
+}
+
+/* After connect: the handshake runs with the connect deadline still armed. */
+static void u_tls_start(struct px_up *u)
+{
+    const struct rw_cfg_upstream *cfg = u_cfg(u);
+    int err = 0;
+    u->tls = rw_tls_conn_client(u->w->px->ups[u->ups].tls, cfg->tls.sni, NULL, &err);
+    if (!u->tls) {
+        u_connect_failed(u->c, u, err ? err : -ENOMEM);
+        return;
+    }
+    int rc = rw_tls_conn_handshake(u->tls);
+    if (rc < 0 && rc != -EAGAIN) {
+        u_tls_failed(u, "handshake");
+        return;
+    }
+    u_tls_flush(u);
+    if (rw_io_recv(u->w->loop, &u->rd, u->fd, RW_RECV_ONESHOT) == 0) {
+        u->rd_armed = true;
+        u->inflight++;
+    }
+}
+
+/* Decrypt the server's bytes into the client's response buffer and hand them on. */
+static void u_tls_deliver(struct px_up *u)
+{
+    struct px_conn *c = u->c;
+    struct px_worker *w = u->w;
+    bool got = false;
+    ssize_t r = -EAGAIN;
+    for (;;) {
+        if (c->rin.bid == -2) {
+            char *hb = px_hbuf_get(w);
+            if (!hb) {
+                px_exchange_fail(c, 502);
+                return;
+            }
+            c->rin = (struct px_in){.base = hb, .off = 0, .len = 0, .bid = -1};
+        }
+        uint32_t room = w->hbuf_size - c->rin.len;
+        if (!room)
+            break;
+        r = rw_tls_conn_read(u->tls, c->rin.base + c->rin.len, room);
+        if (r <= 0)
+            break;
+        c->rin.len += (uint32_t)r;
+        got = true;
+    }
+    if (c->rin.bid != -2 && c->rin.len == c->rin.off)
+        px_in_drop(w, &c->rin);
+    u_tls_flush(u);
+    if (got) {
+        px_resp_data(c);
+        return;
+    }
+    if (r == -EAGAIN) {
+        if (!u->rd_armed && rw_io_recv(w->loop, &u->rd, u->fd, RW_RECV_ONESHOT) == 0) {
+            u->rd_armed = true;
+            u->inflight++;
+            u_deadline(u);
+        }
+        return;
+    }
+    px_resp_eof(c, r == 0 ? 0 : -EPROTO);
+}
+
+/* Ciphertext from the server was fed to TLS (eof: the server closed). */
+static void u_tls_input(struct px_up *u, bool eof)
+{
+    size_t n = !eof;
+    if (eof)
+        rw_tls_conn_input_eof(u->tls);
+    if (u->state == PX_UP_CONNECTING) {
+        int rc = rw_tls_conn_handshake(u->tls);
+        u_tls_flush(u);
+        if (rc == -EAGAIN && n) {
+            if (rw_io_recv(u->w->loop, &u->rd, u->fd, RW_RECV_ONESHOT) == 0) {
+                u->rd_armed = true;
+                u->inflight++;
+            }
+            return;
+        }
+        if (rc < 0 || !rw_tls_conn_ready(u->tls)) {
+            u_tls_failed(u, "handshake");
+            return;
+        }
+        u->state = PX_UP_BUSY;
+        rw_timer_cancel(&u->timer);
+        px_req_kick(u->c);
+        px_resp_kick(u->c);
+        return;
+    }
+    if (!u->c) { /* idle: tickets and alerts are fine, application data is not */
+        char b;
+        ssize_t r = rw_tls_conn_read(u->tls, &b, 1);
+        u_tls_flush(u);
+        if (r == -EAGAIN && n) {
+            if (rw_io_recv(u->w->loop, &u->rd, u->fd, RW_RECV_ONESHOT) == 0) {
+                u->rd_armed = true;
+                u->inflight++;
+            }
+            return;
+        }
+        u_close(u);
+        return;
+    }
+    u_tls_deliver(u);
+}
+
+void px_up_tls_run(struct px_worker *w)
+{
+    while (w->utls_ready) {
+        struct px_up *u = w->utls_ready;
+        w->utls_ready = u->tls_next;
+        u->tls_queued = false;
+        if (u->state == PX_UP_BUSY && u->c && !u->rd_armed)
+            u_tls_deliver(u);
+    }
+}
+
 static void u_on_connect(struct rw_op *op, const struct rw_cqe *cqe)
 {
     struct px_up *u = op->owner;
@@ -252,6 +403,10 @@ static void u_on_connect(struct rw_op *op, const struct rw_cqe *cqe)
         u_connect_failed(c, u, cqe->res);
         return;
     }
+    if (u->w->px->ups[u->ups].tls) {
+        u_tls_start(u); /* CONNECTING until the handshake is done */
+        return;
+    }
     u->state = PX_UP_BUSY;
     rw_timer_cancel(&u->timer);
     px_req_kick(c);
@@ -260,6 +415,17 @@ static void u_on_connect(struct rw_op *op, const struct rw_cqe *cqe)
 
 void px_up_send(struct px_up *u, const struct iovec *iov, int n)
 {
+    if (u->tls) {
+        if (rw_tls_conn_write(u->tls, iov, n) < 0) {
+            px_resp_eof(u->c, -EPROTO);
+            return;
+        }
+        u->tls_logical = true;
+        u->wr_busy = true;
+        u_tls_flush(u);
+        u_deadline(u);
+        return;
+    }
     int rc = rw_io_send(u->w->loop, &u->wr, u->fd, iov, n);
     if (rc < 0) {
         px_resp_eof(u->c, rc);
@@ -274,6 +440,19 @@ static void u_on_write(struct rw_op *op, const struct rw_cqe *cqe)
 {
     struct px_up *u = op->owner;
     u->inflight--;
+    if (u->tls) {
+        u->tls_phys = false;
+        if (u->state != PX_UP_DEAD && cqe->res >= 0) {
+            rw_tls_conn_consumed(u->tls, (size_t)cqe->res);
+            if (rw_tls_conn_output_pending(u->tls)) {
+                u_tls_flush(u);
+                return;
+            }
+        }
+        if (!u->tls_logical && cqe->res >= 0 && u->state != PX_UP_DEAD)
+            return; /* our own handshake or alert bytes left */
+        u->tls_logical = false;
+    }
     u->wr_busy = false;
     if (u->state == PX_UP_DEAD || !u->c) {
         u_maybe_free(u);
@@ -299,6 +478,15 @@ void px_up_arm_read(struct px_up *u)
 {
     if (!u || u->rd_armed || u->state == PX_UP_DEAD || u->state == PX_UP_CONNECTING)
         return;
+    if (u->tls && u->c) {
+        /* plaintext may wait inside TLS: served after this loop turn */
+        if (!u->tls_queued) {
+            u->tls_queued = true;
+            u->tls_next = u->w->utls_ready;
+            u->w->utls_ready = u;
+        }
+        return;
+    }
     int rc = rw_io_recv(u->w->loop, &u->rd, u->fd, RW_RECV_ONESHOT);
     if (rc < 0) {
         if (u->c)
@@ -331,6 +519,17 @@ static void u_on_read(struct rw_op *op, const struct rw_cqe *cqe)
     u->inflight--;
     u->rd_armed = false;
     struct px_conn *c = u->c;
+    if (u->tls && u->state != PX_UP_DEAD && cqe->res >= 0) {
+        char *cb = cqe->res > 0 ? (char *)rw_loop_buf(w->loop, cqe->bid) : NULL;
+        if (cqe->res > 0) {
+            rw_tls_conn_input(u->tls, cb, (size_t)cqe->res);
+            px_buf_put(w, cqe->bid);
+        }
+        if (c)
+            u_deadline(u);
+        u_tls_input(u, cqe->res == 0);
+        return;
+    }
     if (u->state == PX_UP_DEAD || !c) {
         if (cqe->flags & RW_CQE_BUF)
             px_buf_put(w, cqe->bid);

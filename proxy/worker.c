@@ -392,7 +392,7 @@ static void *worker_main(void *arg)
     if (atomic_load(&w->stop_req))
         worker_begin_stop(w);
     while (!worker_idle_done(w)) {
-        rc = rw_loop_run_once(w->loop, w->tls_ready ? 0 : -1);
+        rc = rw_loop_run_once(w->loop, w->tls_ready || w->utls_ready ? 0 : -1);
         if (rc < 0 && rc != -EINTR && rc != -ETIME && rc != -EAGAIN) {
             rw_log(RW_LOG_ERR, "worker %u: loop: %s", w->id, rw_strerror(rc));
             break;
@@ -400,6 +400,7 @@ static void *worker_main(void *arg)
         if (w->buf_wake)
             px_buf_wake(w);
         px_tls_run(w);
+        px_up_tls_run(w);
         px_bury(w);
     }
     px_bury(w);
@@ -439,6 +440,16 @@ static int ups_build(struct rw_proxy *p, uint32_t i)
     free(defs);
     if (!pu->pool)
         return e;
+    if (u->tls.enabled) {
+        struct rw_tls_client_params tp = {.verify = u->tls.verify, .ca_file = u->tls.ca,
+                                          .cert_file = u->tls.cert, .key_file = u->tls.key};
+        char terr[RW_TLS_ERRLEN] = "";
+        e = rw_tls_client_ctx_new(&tp, &pu->tls, terr, sizeof(terr));
+        if (e < 0) {
+            rw_log(RW_LOG_ERR, "upstream %s: tls: %s", u->name, terr);
+            return e;
+        }
+    }
     if (u->sticky.mode == RW_STICKY_COOKIE && u->sticky.key_file)
         return rw_sticky_key_new(u->sticky.key_file, &pu->key);
     if (u->sticky.mode == RW_STICKY_COOKIE) {
@@ -647,6 +658,8 @@ void rw_proxy_free(struct rw_proxy *p)
     rw_health_free(p->health); /* stops its thread before the pools go */
     for (uint32_t i = 0; p->ups && i < p->cfg->nupstreams; i++) {
         rw_pool_free(p->ups[i].pool);
+        if (p->ups[i].tls)
+            rw_tls_client_ctx_unref(p->ups[i].tls);
         if (!p->ups[i].key_borrowed)
             rw_sticky_key_free(p->ups[i].key);
         rw_sticky_table_free(p->ups[i].table);

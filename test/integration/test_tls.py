@@ -335,3 +335,41 @@ class TlsClientAuthTest(h.RwTestCase):
         got = self.subject_seen(p.port, self.with_cert(), forged=True)
         self.assertEqual(len(got), 1)
         self.assertNotEqual(got[0], "CN=forged")
+
+
+class UpstreamTlsTest(h.RwTestCase):
+    """ringwall A -> TLS -> ringwall B (HTTPS listener) -> plain origin."""
+
+    def chain(self, ca, sni="example.com"):
+        o = h.start_origin(self, "o1")
+        b = h.start_proxy(self, {"workers": 1, "listeners": [tls_listener([h.proxy_route("app")])],
+                                 "upstreams": {"app": h.upstream(o)}})
+        up = h.upstream("127.0.0.1:%d" % b.port, tls={"ca": ca, "sni": sni},
+                        timeouts={"connect": "2s"})
+        a = h.start_proxy(self, {"workers": 2, "listeners": [h.listener([h.proxy_route("app")])],
+                                 "upstreams": {"app": up}})
+        return a, b, o
+
+    def test_verified_tls_to_upstream(self):
+        a, b, o = self.chain(data("root.crt"))
+        for i in range(30):
+            r = h.request(a.port, "GET", "/echo?i=%d" % i)
+            self.assertEqual(r.status, 200, r)
+            doc = r.json()
+            self.assertEqual(doc["target"], "/echo?i=%d" % i)
+            hdrs = {k.lower(): v for k, v in doc["headers"]}
+            self.assertEqual(hdrs["x-forwarded-proto"], "https")  # set by B, the TLS hop
+        payload = os.urandom(200000)
+        r = h.request(a.port, "POST", "/upload", body=payload)
+        self.assertEqual(r.json()["sha256"], hashlib.sha256(payload).hexdigest())
+        r = h.request(a.port, "GET", "/size/%d" % (2 << 20))
+        self.assertEqual(len(r.body), 2 << 20)
+        # keep-alive to the TLS upstream: far fewer connections than requests
+        self.assertLess(o.stats()["connections"], 10)
+
+    def test_wrong_ca_gives_502_and_is_logged(self):
+        a, _, _ = self.chain(data("clientca.crt"))
+        r = h.request(a.port, "GET", "/")
+        self.assertEqual(r.status, 502)
+        self.assertNotIn(b"127.0.0.1", r.raw_head + r.body)
+        self.assertIn("tls handshake", a.stderr())
