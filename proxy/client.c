@@ -70,7 +70,7 @@ void px_conn_accepted(struct px_worker *w, const struct px_listener_w *l, int fd
     c->w = w;
     c->fd = fd;
     c->lis = l->cfg;
-    c->in.bid = c->rin.bid = -2;
+    c->in.bid = c->rin.bid = c->rtx.bid = -2;
     c->state = PX_C_HEAD;
     c_peer(c, fd);
     c->rd.owner = c->wr.owner = c->cl.owner = c;
@@ -167,6 +167,7 @@ static void c_free(struct px_conn *c)
     struct px_worker *w = c->w;
     px_in_drop(w, &c->in);
     px_in_drop(w, &c->rin);
+    px_in_drop(w, &c->rtx);
     px_hbuf_put(w, c->out);
     px_hbuf_put(w, c->rhead);
     if (c->x)
@@ -279,6 +280,7 @@ static void c_reset_exchange(struct px_conn *c)
     c->out = c->rhead = NULL;
     c->out_len = c->rhead_len = 0;
     px_in_drop(w, &c->rin);
+    px_in_drop(w, &c->rtx);
     px_pick_release(c, 0, false);
     if (c->route)
         px_balance_end(c);

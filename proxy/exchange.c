@@ -380,7 +380,15 @@ void px_resp_kick(struct px_conn *c)
         n += px_body_finish(b, iov + n, RW_IO_MAX_IOV - n);
     if (n > 0) {
         c->xf |= PX_X_CLIENT_BYTES;
+        bool overlap = c->rin.bid != -2 && c->rin.off >= c->rin.len;
+        if (overlap) {
+            /* the send keeps this buffer; the next one can be read meanwhile */
+            c->rtx = c->rin;
+            c->rin = (struct px_in){.bid = -2};
+        }
         px_conn_send_out(c, iov, n);
+        if (overlap && c->state == PX_C_PROXY && !b->done && c->up)
+            px_up_arm_read(c->up);
         return;
     }
     if (c->rin.bid != -2 && c->rin.off >= c->rin.len)
@@ -402,6 +410,7 @@ void px_resp_kick(struct px_conn *c)
 /* A send to the client completed while proxying. */
 void px_client_sent(struct px_conn *c)
 {
+    px_in_drop(c->w, &c->rtx);
     if (c->rin.bid != -2 && c->rin.off >= c->rin.len)
         px_in_drop(c->w, &c->rin);
     px_resp_kick(c);

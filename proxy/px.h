@@ -155,6 +155,7 @@ struct px_conn {
     struct rw_timer timer;
     struct px_in in;  /* request bytes not yet consumed */
     struct px_in rin; /* response bytes not yet sent */
+    struct px_in rtx; /* response bytes the client send in flight still reads */
     struct px_conn *next_wait;
     struct px_conn *all_next; /* worker's list of every connection */
     struct px_conn **all_pprev;
