@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Active checks: TCP connect, and HTTP/1.1 requests over kept-alive connections. */
+/* Active checks: TCP connect, and HTTP/1.1 requests (plain or TLS) over kept-alive connections. */
 #include "health/health-int.h"
 
 #include <arpa/inet.h>
@@ -25,6 +25,9 @@ enum hc_step {
 
 static void hc_connect(struct rw__hc_srv *s);
 static void hc_maybe_close(struct rw__hc_srv *s);
+static void hc_tls_start(struct rw__hc_srv *s);
+static void hc_tls_request(struct rw__hc_srv *s);
+static void hc_tls_input(struct rw__hc_srv *s, bool eof);
 
 bool rw__hc_busy(const struct rw__hc_srv *s)
 {
@@ -94,12 +97,16 @@ static void hc_maybe_close(struct rw__hc_srv *s)
     if (!s->closing || s->rd_busy || s->wr_busy || s->cl_busy)
         return;
     if (s->fd < 0) {
+        rw_tls_conn_free(s->tls);
+        s->tls = NULL;
         s->closing = false;
         hc_after_close(s);
         return;
     }
     int fd = s->fd;
     s->fd = -1;
+    rw_tls_conn_free(s->tls); /* no send is in flight: its iovecs are gone with it */
+    s->tls = NULL;
     s->cl.cb = hc_on_close;
     s->cl.owner = s;
     if (rw_io_close(s->h->loop, &s->cl, fd) < 0) {
@@ -292,7 +299,9 @@ static void hc_on_recv(struct rw_op *op, const struct rw_cqe *cqe)
     s->rd_busy = false;
     int rc = 0;
     if (cqe->flags & RW_CQE_BUF) {
-        if (s->running)
+        if (s->running && s->tls)
+            rc = rw_tls_conn_input(s->tls, rw_loop_buf(s->h->loop, cqe->bid), (size_t)cqe->res);
+        else if (s->running)
             rc = hc_append(s, rw_loop_buf(s->h->loop, cqe->bid), (uint32_t)cqe->res);
         rw_loop_buf_put(s->h->loop, cqe->bid);
     }
@@ -316,7 +325,10 @@ static void hc_on_recv(struct rw_op *op, const struct rw_cqe *cqe)
             return;
         }
     }
-    hc_process(s, cqe->res == 0);
+    if (s->tls)
+        hc_tls_input(s, cqe->res == 0);
+    else
+        hc_process(s, cqe->res == 0);
 }
 
 static void hc_recv_arm(struct rw__hc_srv *s)
@@ -375,6 +387,10 @@ static void hc_on_connect(struct rw_op *op, const struct rw_cqe *cqe)
     }
     if (s->u->act.type == RW_HC_TCP) {
         hc_finish(s, true, false);
+        return;
+    }
+    if (s->u->act.tls) {
+        hc_tls_start(s);
         return;
     }
     hc_send(s);
@@ -445,11 +461,149 @@ void rw__hc_check_start(struct rw__hc_srv *s)
                  rw_loop_now(s->h->loop) + s->u->act.timeout_ms);
     if (s->fd >= 0 && s->u->act.type == RW_HC_HTTP) {
         s->reused = true;
-        hc_send(s);
+        if (s->tls)
+            hc_tls_request(s);
+        else
+            hc_send(s);
         return;
     }
     s->reused = false;
     hc_connect(s);
+}
+
+/* ---- TLS: the same ops carry ciphertext; one send in flight, recv armed while waiting ---- */
+
+static void hc_tls_flush(struct rw__hc_srv *s);
+
+static void hc_tls_on_send(struct rw_op *op, const struct rw_cqe *cqe)
+{
+    struct rw__hc_srv *s = op->owner;
+    s->wr_busy = false;
+    if (cqe->res > 0 && s->tls)
+        rw_tls_conn_consumed(s->tls, (size_t)cqe->res);
+    if (!s->running) {
+        if (s->start_pending && !s->closing && s->fd >= 0) {
+            s->start_pending = false; /* a check came due while these bytes were going out */
+            rw__hc_check_start(s);
+            return;
+        }
+        hc_maybe_close(s);
+        return;
+    }
+    if (cqe->res < 0) {
+        if (!hc_stale(s))
+            hc_fail(s, "send: %s", rw_strerror(cqe->res));
+        return;
+    }
+    hc_tls_flush(s);
+}
+
+/* Send queued ciphertext unless a send is in flight (its completion sends the rest). */
+static void hc_tls_flush(struct rw__hc_srv *s)
+{
+    if (s->wr_busy || !s->running || !s->tls)
+        return;
+    struct iovec iov[8];
+    int n = rw_tls_conn_output(s->tls, iov, 8);
+    if (n <= 0)
+        return;
+    s->wr.cb = hc_tls_on_send;
+    s->wr.owner = s;
+    int rc = rw_io_send(s->h->loop, &s->wr, s->fd, iov, n);
+    if (rc < 0) {
+        if (!hc_stale(s))
+            hc_fail(s, "send: %s", rw_strerror(rc));
+        return;
+    }
+    s->wr_busy = true;
+}
+
+static void hc_tls_failed(struct rw__hc_srv *s, const char *what, int rc)
+{
+    const char *e = rw_tls_conn_error(s->tls);
+    const char *msg = rc == -ECONNRESET || rc == 0 ? "connection closed by the server"
+                      : e && *e                    ? e
+                                                   : rw_strerror(rc);
+    snprintf(s->reason, sizeof(s->reason), "tls %s: %.100s", what, msg);
+    hc_finish(s, false, false);
+}
+
+/* After connect: queue the first flight, send it, and wait for the server's. */
+static void hc_tls_start(struct rw__hc_srv *s)
+{
+    int err = 0;
+    s->tls = rw_tls_conn_client(s->u->act.tls, s->u->act.tls_sni, NULL, &err);
+    if (!s->tls) {
+        hc_fail(s, "tls: %s", rw_strerror(err ? err : -ENOMEM));
+        return;
+    }
+    int rc = rw_tls_conn_handshake(s->tls);
+    if (rc < 0 && rc != -EAGAIN) {
+        hc_tls_failed(s, "handshake", rc);
+        return;
+    }
+    hc_tls_flush(s);
+    if (s->running)
+        hc_recv_arm(s);
+}
+
+/* The handshake is done (or the connection kept alive): encrypt the request. */
+static void hc_tls_request(struct rw__hc_srv *s)
+{
+    struct iovec iov = {.iov_base = s->req, .iov_len = s->req_len};
+    ssize_t rc = rw_tls_conn_write(s->tls, &iov, 1);
+    if (rc < 0) {
+        if (!hc_stale(s))
+            hc_tls_failed(s, "write", (int)rc);
+        return;
+    }
+    hc_tls_flush(s);
+    if (s->running && !s->rd_busy && !s->closing)
+        hc_recv_arm(s);
+}
+
+/* Ciphertext was fed to the session (eof: the server closed): advance the handshake,
+ * or decrypt what arrived and judge the response so far. */
+static void hc_tls_input(struct rw__hc_srv *s, bool eof)
+{
+    if (eof)
+        rw_tls_conn_input_eof(s->tls);
+    if (!rw_tls_conn_ready(s->tls)) {
+        int rc = rw_tls_conn_handshake(s->tls);
+        hc_tls_flush(s);
+        if (!s->running)
+            return;
+        if (rc == -EAGAIN && !eof) {
+            hc_recv_arm(s);
+            return;
+        }
+        if (rc < 0 || !rw_tls_conn_ready(s->tls)) {
+            hc_tls_failed(s, "handshake", rc == -EAGAIN ? -ECONNRESET : rc);
+            return;
+        }
+        hc_tls_request(s);
+        return;
+    }
+    uint8_t tmp[4096];
+    ssize_t r = -EAGAIN;
+    int rc = 0;
+    while (rc == 0 && (r = rw_tls_conn_read(s->tls, tmp, sizeof(tmp))) > 0)
+        rc = hc_append(s, tmp, (uint32_t)r);
+    hc_tls_flush(s);
+    if (!s->running)
+        return;
+    if (rc < 0) {
+        hc_fail(s, "response: %s", rc == -E2BIG ? "too large" : rw_strerror(rc));
+        return;
+    }
+    if (r == -EPROTO || r == -ENOMEM) {
+        hc_tls_failed(s, "read", (int)r);
+        return;
+    }
+    bool closed = r != -EAGAIN; /* close_notify or EOF */
+    if (closed && hc_stale(s))
+        return;
+    hc_process(s, closed);
 }
 
 /* "host:port" of the check target, IPv6 in brackets. */

@@ -8,6 +8,7 @@
 
 #include "health/health.h"
 #include "http/h1.h"
+#include "tls/tls.h"
 
 #define RW__HC_MAX_UPSTREAMS 4096
 #define RW__HC_CHUNK 64 /* passive blocks per chunk */
@@ -105,6 +106,7 @@ struct rw__hc_srv {
     struct rw_op rd, wr, cl;
     struct sockaddr_storage addr; /* check target (port override applied) */
     socklen_t addrlen;
+    struct rw_tls_conn *tls; /* owned: TLS session of the open connection (TLS checks) */
     char *req; /* owned: the request bytes */
     uint32_t req_len;
     char *rbuf; /* owned during a check: head, decoded body, raw tail */

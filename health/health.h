@@ -30,7 +30,13 @@ enum rw_hc_type {
     RW_HC_TCP,
 };
 
-/* "health_check" of an upstream. Strings are copied by rw_health_add_upstream. */
+struct rw_tls_client_ctx;
+
+/* "health_check" of an upstream. Strings are copied by rw_health_add_upstream. With tls
+ * set, HTTP checks connect, handshake (within the check's timeout), then send the request
+ * and read the response through TLS; kept-alive connections stay TLS sessions. A failed
+ * handshake fails the check with reason "tls handshake: <error>". TCP checks stay plain
+ * connects (they prove the port accepts, not that TLS works). */
 struct rw_hc_params {
     uint8_t type;       /* enum rw_hc_type */
     const char *path;   /* borrowed: request target, NULL: "/" */
@@ -45,6 +51,9 @@ struct rw_hc_params {
     uint32_t jitter_pct;     /* 0..50: each check +- this share of the interval */
     uint16_t port;           /* 0: the server's own port */
     bool initial_down;       /* "initial": "down": DOWN until the first check passes */
+    struct rw_tls_client_ctx *tls; /* borrowed: HTTP checks over TLS; rw_health_add_upstream
+                                    * takes its own reference. NULL: plain */
+    const char *tls_sni;           /* borrowed: SNI (and verified name) for tls, or NULL */
 };
 
 /* "passive" of an upstream (outlier detection). */

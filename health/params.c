@@ -44,8 +44,14 @@ static int hc_active_init(struct rw_hc_params *a, const struct rw_hc_params *in)
         (in->expect_body && !hc_str_ok(in->expect_body, true)))
         return -EINVAL;
     *a = *in;
-    a->path = a->method = a->host = a->expect_body = NULL;
+    a->path = a->method = a->host = a->expect_body = a->tls_sni = NULL;
+    a->tls = NULL;
     int err = 0;
+    a->tls_sni = hc_dup(in->tls_sni, &err);
+    if (in->tls) {
+        rw_tls_client_ctx_ref(in->tls);
+        a->tls = in->tls;
+    }
     a->path = hc_dup(in->path ? in->path : "/", &err);
     a->method = hc_dup(in->method ? in->method : "GET", &err);
     a->host = hc_dup(in->host, &err);
@@ -83,6 +89,9 @@ static int hc_passive_init(struct rw_passive_params *p, const struct rw_passive_
 
 static void hc_ups_drop(struct rw__hc_ups *u)
 {
+    if (u->act.tls)
+        rw_tls_client_ctx_unref(u->act.tls);
+    free((char *)u->act.tls_sni);
     free((char *)u->act.path);
     free((char *)u->act.method);
     free((char *)u->act.host);

@@ -330,6 +330,7 @@ static void *hc_thread(void *arg)
     else
         rw_loop_free(h->loop);
     h->loop = NULL;
+    rw_tls_thread_cleanup(); /* wolfSSL's per-thread caches */
     atomic_store(&h->started, 2);
     return NULL;
 }
@@ -387,6 +388,7 @@ static void hc_ups_free(struct rw__hc_ups *u)
 {
     for (uint32_t k = 0; k < u->nsrv; k++) {
         if (u->srv[k]) {
+            rw_tls_conn_free(u->srv[k]->tls);
             free(u->srv[k]->req);
             free(u->srv[k]->rbuf);
             free(u->srv[k]);
@@ -395,6 +397,9 @@ static void hc_ups_free(struct rw__hc_ups *u)
     free(u->srv);
     for (uint32_t c = 0; c < RW_HEALTH_MAX_SERVERS / RW__HC_CHUNK; c++)
         free(atomic_load(&u->hp[c]));
+    if (u->act.tls)
+        rw_tls_client_ctx_unref(u->act.tls);
+    free((char *)u->act.tls_sni);
     free((char *)u->act.path);
     free((char *)u->act.method);
     free((char *)u->act.host);

@@ -490,6 +490,8 @@ static int ups_health(struct rw_proxy *p, uint32_t i)
         .jitter_pct = hc->jitter_pct,
         .port = hc->port,
     };
+    a.tls = p->ups[i].tls; /* built by ups_build, which runs first */
+    a.tls_sni = u->tls.sni;
     memcpy(a.expect_status, hc->expect_status, sizeof(a.expect_status));
     struct rw_passive_params ps = {
         .consecutive_errors = pc->consecutive_errors,

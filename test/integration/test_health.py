@@ -152,6 +152,9 @@ class AllDownTest(h.ProxyCase):
             self.assertEqual(r.status, 503)
             self.assertEqual(r.header("Retry-After"), "1")
             self.assertNotIn(b"127.0.0.1", r.raw_head + r.body)
+            # the other upstream checks the same servers on its own schedule
+            self.assertTrue(wait_until(lambda: origin_of(self.req("GET", "/other")) == "spare",
+                                       2.0))
             r = self.req("GET", "/other")
             self.assertEqual((r.status, origin_of(r)), (200, "spare"))
         finally:
@@ -252,3 +255,50 @@ class KilledUnderLoadTest(h.RwTestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class TlsCheckTest(h.RwTestCase):
+    """Active HTTP checks over TLS: ringwall A -> TLS -> ringwall B (HTTPS) -> origin."""
+
+    def chain(self, ca):
+        import test_tls
+        o = h.start_origin(self, "o1")
+        b = h.start_proxy(self, {"workers": 1,
+                                 "listeners": [test_tls.tls_listener([h.proxy_route("app")])],
+                                 "upstreams": {"app": h.upstream(o)}})
+        name = "127.0.0.1:%d" % b.port
+        up = h.upstream(name, tls={"ca": ca, "sni": "example.com"}, health_check=CHECK,
+                        timeouts={"connect": "2s"})
+        a = h.start_proxy(self, {"workers": 1, "listeners": [h.listener([h.proxy_route("app")])],
+                                 "upstreams": {"app": up}})
+        return a, b, o, name
+
+    def downs(self, a, name):
+        return [l for l in a.stderr().splitlines() if "UP -> DOWN" in l and name in l]
+
+    def test_healthy_stays_up_then_fails_and_returns(self):
+        import test_tls
+        a, _, o, name = self.chain(test_tls.data("root.crt"))
+        o.stats(reset=True)
+        time.sleep(1.0)  # about ten checks through TLS
+        self.assertEqual(self.downs(a, name), [], a.stderr()[-2000:])
+        self.assertGreaterEqual(o.stats()["requests"], 5, "checks reached the origin via TLS")
+        for _ in range(5):
+            self.assertEqual(h.request(a.port, "GET", "/").status, 200)
+        poke(o, "/admin/fail")
+        try:
+            self.assertTrue(wait_until(lambda: self.downs(a, name), 3.0), a.stderr()[-2000:])
+            self.assertIn("status 503", self.downs(a, name)[0])
+            self.assertEqual(h.request(a.port, "GET", "/").status, 503)
+        finally:
+            poke(o, "/admin/ok")
+        self.assertTrue(wait_until(lambda: "DOWN -> UP" in a.stderr(), 3.0), a.stderr()[-2000:])
+        self.assertEqual(h.request(a.port, "GET", "/").status, 200)
+
+    def test_wrong_ca_fails_the_check(self):
+        import test_tls
+        a, _, o, name = self.chain(test_tls.data("clientca.crt"))
+        self.assertTrue(wait_until(lambda: self.downs(a, name), 3.0), a.stderr()[-2000:])
+        line = self.downs(a, name)[0]
+        self.assertIn("tls handshake", line)
+        self.assertEqual(h.request(a.port, "GET", "/").status, 503)
