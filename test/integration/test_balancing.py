@@ -334,3 +334,55 @@ class RetryPolicyTest(h.ProxyCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class DrainStickyTest(h.ProxyCase):
+    """A draining server takes no new sessions; its existing sessions stay on it."""
+    ORIGINS = ("a", "b")
+
+    @classmethod
+    def config(cls):
+        import tempfile
+        cls.sockdir = tempfile.mkdtemp(prefix="rw-admin-")
+        cls.sock = cls.sockdir + "/admin.sock"
+        return {"workers": 2, "admin": {"socket": cls.sock},
+                "listeners": [h.listener([h.proxy_route("app")])],
+                "upstreams": {"app": h.upstream(*cls.origin_list(), sticky={
+                    "mode": "cookie", "name": "rw_s"})}}
+
+    def admin(self, **kw):
+        import json
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(10)
+        s.connect(self.sock)
+        try:
+            s.sendall(json.dumps(kw).encode() + b"\n")
+            buf = b""
+            while b"\n" not in buf:
+                buf += s.recv(65536)
+            return json.loads(buf.split(b"\n", 1)[0])
+        finally:
+            s.close()
+
+    def session_on(self, name):
+        for _ in range(20):
+            r = self.req()
+            if origin_of(r) == name:
+                for v in r.headers_all("Set-Cookie"):
+                    if v.startswith("rw_s="):
+                        return v.split(";", 1)[0]
+        self.fail("no session landed on %s" % name)
+
+    def test_drain_keeps_sessions_refuses_new_ones(self):
+        cookie = self.session_on("a")
+        server = self.origins["a"].address  # a server's name defaults to its address
+        r = self.admin(cmd="server.set", upstream="app", server=server, state="drain")
+        self.assertTrue(r["ok"], r)
+        try:
+            # new clients (no cookie) never land on the draining server
+            fresh = collections.Counter(origin_of(self.req()) for _ in range(20))
+            self.assertEqual(fresh, {"b": 20})
+            # the existing session is honoured until it expires
+            self.assertEqual(count(self.port, 8, headers=[("Cookie", cookie)]), {"a": 8})
+        finally:
+            self.admin(cmd="server.set", upstream="app", server=server, state="up")
