@@ -3,6 +3,8 @@
 #include "core/log.h"
 
 #include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +14,49 @@
 #define LOG_LINE_MAX 2048
 
 static enum rw_log_level log_level = RW_LOG_INFO;
+static unsigned log_burst = 10; /* lines per call site per second per thread */
+
+/* Repeated messages are rate-limited per call site (its format string), per thread,
+ * so an error that fires on every request cannot flood the log or slow the worker:
+ * the first log_burst lines of each second pass, the rest are counted and the next
+ * line that passes says how many were dropped. */
+#define LOG_SITES 16
+struct log_site {
+    const char *fmt; /* call site */
+    uint64_t window; /* second of the current window */
+    unsigned count;  /* lines in this window */
+    unsigned dropped; /* lines suppressed since the last one written */
+};
+static __thread struct log_site log_sites[LOG_SITES];
+
+/* Whether a line from this call site may be written now; *dropped gets the number
+ * suppressed before it (to report). */
+static bool log_admit(const char *fmt, unsigned *dropped)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    uint64_t now = (uint64_t)ts.tv_sec;
+    struct log_site *s = &log_sites[((uintptr_t)fmt >> 4) % LOG_SITES];
+    if (s->fmt != fmt) {
+        *s = (struct log_site){.fmt = fmt, .window = now};
+    } else if (s->window != now) {
+        s->window = now;
+        s->count = 0;
+    }
+    if (log_burst && s->count >= log_burst) {
+        s->dropped++;
+        return false;
+    }
+    s->count++;
+    *dropped = s->dropped;
+    s->dropped = 0;
+    return true;
+}
+
+void rw_log_set_burst(unsigned n)
+{
+    log_burst = n;
+}
 static __thread const char *log_thread = "-";
 
 static const char *const log_names[] = {"err", "warn", "info", "debug"};
@@ -58,7 +103,8 @@ void rw_vlog(enum rw_log_level lvl, const char *fmt, va_list ap)
     size_t len;
     int n;
 
-    if (lvl > log_level)
+    unsigned dropped = 0;
+    if (lvl > log_level || !log_admit(fmt, &dropped))
         return;
     if ((unsigned)lvl > RW_LOG_DEBUG)
         lvl = RW_LOG_DEBUG;
@@ -68,6 +114,9 @@ void rw_vlog(enum rw_log_level lvl, const char *fmt, va_list ap)
     n = vsnprintf(line + len, sizeof(line) - len, fmt, ap);
     if (n > 0)
         len += (size_t)n;
+    if (dropped && len < sizeof(line))
+        len += (size_t)snprintf(line + len, sizeof(line) - len,
+                                " [%u similar messages suppressed]", dropped);
     /* Truncated lines keep room for the newline. */
     if (len > sizeof(line) - 1)
         len = sizeof(line) - 1;

@@ -15,6 +15,10 @@ enum rw_log_level {
 /* Global threshold; messages above it are dropped. Set once at start-up. */
 void rw_log_set_level(enum rw_log_level lvl);
 
+/* At most n lines per second from one call site on one thread (0: no limit; default
+ * 10); the next line written reports how many were suppressed. Start-up. */
+void rw_log_set_burst(unsigned n);
+
 /* Per-thread prefix ("w0", "main"), kept by pointer; call once per thread. */
 void rw_log_set_thread(const char *name);
 

@@ -5,6 +5,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -88,12 +89,43 @@ static void log_truncates_long_lines(void **state)
     assert_null(memchr(buf, '\n', n - 1));
 }
 
+/* One call site logging 50 times in a burst, then once more after its window. */
+static void log_flood(void)
+{
+    rw_log_set_burst(3);
+    for (int i = 0; i < 50; i++)
+        rw_log(RW_LOG_ERR, "backend %d failed", i);
+    sleep(2); /* the next window */
+    rw_log(RW_LOG_ERR, "backend %d failed", 99);
+    rw_log(RW_LOG_ERR, "another site"); /* other call sites are not affected */
+    rw_log_set_burst(10);
+}
+
+static void log_rate_limits_repeats(void **state)
+{
+    char buf[8192];
+    log_capture(buf, sizeof(buf), log_flood);
+    unsigned lines = 0;
+    for (const char *p = buf; (p = strstr(p, "backend ")); p++)
+        lines++;
+    /* 3 per second pass (6 if the burst straddled a second), plus the late one */
+    assert_true(lines >= 4 && lines <= 7);
+    const char *late = strstr(buf, "backend 99 failed [");
+    assert_non_null(late);
+    unsigned dropped = 0;
+    assert_int_equal(sscanf(late, "backend 99 failed [%u similar messages suppressed]", &dropped),
+                     1);
+    assert_int_equal(dropped + lines - 1, 50);
+    assert_non_null(strstr(buf, "another site\n")); /* its own site: not suppressed */
+}
+
 int rw_test_log(void)
 {
     const struct CMUnitTest t[] = {
         cmocka_unit_test(log_strerror_values),
         cmocka_unit_test(log_line_format),
         cmocka_unit_test(log_truncates_long_lines),
+        cmocka_unit_test(log_rate_limits_repeats),
     };
     return cmocka_run_group_tests_name("core/log", t, NULL, NULL);
 }
