@@ -463,6 +463,16 @@ void px_ops_retry(struct px_conn *c)
         rw_metric_counter_add(o->f.up_retry, c->w->id, c->route->upstream->index, 1);
 }
 
+/* A TLS handshake on c's listener ended: result 0 full, 1 resumed, 2 failed. */
+void px_ops_tls_handshake(struct px_conn *c, int result)
+{
+    struct px_ops *o = px__ops_of(c->w->px);
+    if (!o || result < 0 || result > 2)
+        return;
+    uint32_t li = (uint32_t)(c->lis - c->w->cfg->listeners);
+    rw_metric_counter_add(o->f.tls_hs, c->w->id, li * 3 + (uint32_t)result, 1);
+}
+
 /* ---- connections ---- */
 
 static void conn_count(struct px_ops *o, struct px_worker *w, uint32_t li, int delta)

@@ -142,6 +142,8 @@ static const char *const l_srv_kind[] = {"upstream", "server", "kind"};
 static const char *const l_srv_state[] = {"upstream", "server", "state"};
 static const char *const l_srv_result[] = {"upstream", "server", "result"};
 static const char *const l_ups[] = {"upstream"};
+static const char *const l_lis_result[] = {"listener", "result"};
+static const char *const tls_results[] = {"full", "resumed", "failed"};
 static const char *const l_backend[] = {"backend"};
 static const char *const l_version[] = {"version"};
 
@@ -179,6 +181,8 @@ static int series_routes(struct px_ops *o)
             rc = rw_metric_series(o->f.conn_act, v);
         if (rc >= 0)
             rc = rw_metric_series(o->f.conn_tot, v);
+        for (uint32_t k = 0; rc >= 0 && k < 3; k++)
+            rc = rw_metric_series(o->f.tls_hs, (const char *const[]){l->name, tls_results[k]});
     }
     return rc < 0 ? rc : 0;
 }
@@ -285,6 +289,9 @@ int px__ops_metrics_build(struct px_ops *o)
                       "requests moved to another server", l_ups, 1, &err);
     f->up_resp = fam(o, RW_METRIC_HISTOGRAM, "ringwall_upstream_response_seconds",
                      "time from request sent to response head", l_srv, 2, &err);
+    f->tls_hs = fam(o, RW_METRIC_COUNTER, "ringwall_tls_handshakes_total",
+                    "TLS handshakes on HTTPS listeners by result (full, resumed, failed)",
+                    l_lis_result, 2, &err);
     if (err < 0)
         return err;
     if ((err = series_routes(o)) < 0 || (err = series_servers(o)) < 0 || (err = collectors(o)) < 0)

@@ -192,7 +192,8 @@ struct px_upstream_w {
     const struct rw_cfg_upstream *cfg; /* borrowed */
     struct px_up **idle;         /* owned: per server id, list head */
     uint32_t *nidle;             /* owned: per server id */
-    uint32_t nslots;             /* entries in idle/nidle */
+    uint32_t nslots;             /* entries in idle/nidle (and sessions) */
+    struct rw_tls_session **sessions; /* owned: per server, the last TLS session (TLS upstreams) */
     struct px_conn *q_head;      /* requests waiting for a server with room */
     struct px_conn *q_tail;
     uint32_t active;             /* requests in progress */
@@ -319,6 +320,7 @@ void px_ops_stop(struct rw_proxy *p);
 void px_ops_request_begin(struct px_conn *c, const struct rw_h1_req *req); /* req NULL: bad */
 void px_ops_request_end(struct px_conn *c);
 void px_ops_conn(struct px_worker *w, int delta);
+void px_ops_tls_handshake(struct px_conn *c, int result); /* 0 full, 1 resumed, 2 failed */
 
 /* tls.c: HTTPS listeners */
 struct rw_tls_ctx;

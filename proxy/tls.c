@@ -140,9 +140,11 @@ static void tls_log_handshake(struct px_conn *c)
         return;
     s->logged = true;
     struct rw_tls_info info;
-    if (rw_tls_conn_info(s->t, &info) == 0)
+    if (rw_tls_conn_info(s->t, &info) == 0) {
+        px_ops_tls_handshake(c, info.resumed ? 1 : 0);
         RW_DEBUG("tls %s: %s %s%s", c->peer_ip, info.version, info.cipher,
                  info.resumed ? " (resumed)" : "");
+    }
 }
 
 /* Decrypt into c->in (a heap buffer: plaintext never sits in pool buffers) until
@@ -185,9 +187,12 @@ void px_tls_pump(struct px_conn *c)
     int rc = tls_decrypt(c, &got);
     tls_log_handshake(c);
     if (rc < 0 && rc != -EAGAIN) {
-        if (!s->logged)
+        if (!s->logged) {
+            s->logged = true;
+            px_ops_tls_handshake(c, 2);
             rw_log(RW_LOG_INFO, "tls %s: handshake failed: %s", c->peer_ip,
                    rw_tls_conn_error(s->t));
+        }
         s->close_after = true; /* send the alert, then close */
         tls_flush(c);
         return;

@@ -18,6 +18,7 @@ static void u_on_read(struct rw_op *op, const struct rw_cqe *cqe);
 static void u_on_write(struct rw_op *op, const struct rw_cqe *cqe);
 static void u_on_close(struct rw_op *op, const struct rw_cqe *cqe);
 static void u_on_timer(struct rw_timer *t);
+static void u_tls_keep_session(struct px_up *u);
 
 static const struct rw_cfg_upstream *u_cfg(const struct px_up *u)
 {
@@ -60,6 +61,7 @@ static void idle_unlink(struct px_up *u)
 static void u_free(struct px_up *u)
 {
     u->w->nups--;
+    u_tls_keep_session(u);
     if (u->tls_queued)
         for (struct px_up **pp = &u->w->utls_ready; *pp; pp = &(*pp)->tls_next)
             if (*pp == u) {
@@ -262,6 +264,24 @@ static void u_tls_flush(struct px_up *u)
     u->inflight++;
 }
 
+/* Keep the newest session (ticket) the server gave, to resume the next connection
+ * to it without a full handshake. */
+static void u_tls_keep_session(struct px_up *u)
+{
+    if (!u->tls || !rw_tls_conn_ready(u->tls))
+        return;
+    struct rw_tls_session *s = rw_tls_conn_take_session(u->tls);
+    struct px_upstream_w *uw = &u->w->ups[u->ups];
+    if (!s)
+        return;
+    if (!uw->sessions || u->be->id >= uw->nslots) {
+        rw_tls_session_free(s);
+        return;
+    }
+    rw_tls_session_free(uw->sessions[u->be->id]);
+    uw->sessions[u->be->id] = s;
+}
+
 static void u_tls_failed(struct px_up *u, const char *what)
 {
     rw_log(RW_LOG_WARN, "upstream %s server %s: tls %s: %s", u_cfg(u)->name, u->be->name, what,
@@ -274,7 +294,10 @@ static void u_tls_start(struct px_up *u)
 {
     const struct rw_cfg_upstream *cfg = u_cfg(u);
     int err = 0;
-    u->tls = rw_tls_conn_client(u->w->px->ups[u->ups].tls, cfg->tls.sni, NULL, &err);
+    struct px_upstream_w *uw = &u->w->ups[u->ups];
+    const struct rw_tls_session *resume =
+        uw->sessions && u->be->id < uw->nslots ? uw->sessions[u->be->id] : NULL;
+    u->tls = rw_tls_conn_client(u->w->px->ups[u->ups].tls, cfg->tls.sni, resume, &err);
     if (!u->tls) {
         u_connect_failed(u->c, u, err ? err : -ENOMEM);
         return;
@@ -594,6 +617,7 @@ static void u_on_timer(struct rw_timer *t)
 
 void px_up_release(struct px_up *u, bool reusable)
 {
+    u_tls_keep_session(u);
     struct px_worker *w = u->w;
     struct px_upstream_w *uw = &w->ups[u->ups];
     const struct rw_cfg_upstream *cfg = u_cfg(u);

@@ -330,6 +330,8 @@ static int worker_setup(struct px_worker *w)
         u->nslots = u->cfg->nservers;
         u->idle = calloc(u->nslots, sizeof(*u->idle));
         u->nidle = calloc(u->nslots, sizeof(*u->nidle));
+        if (w->px->ups[i].tls)
+            u->sessions = calloc(u->nslots, sizeof(*u->sessions));
         if (!u->idle || !u->nidle)
             return -ENOMEM;
     }
@@ -339,6 +341,9 @@ static int worker_setup(struct px_worker *w)
 static void worker_teardown(struct px_worker *w)
 {
     for (uint32_t i = 0; w->ups && i < w->cfg->nupstreams; i++) {
+        for (uint32_t j = 0; w->ups[i].sessions && j < w->ups[i].nslots; j++)
+            rw_tls_session_free(w->ups[i].sessions[j]);
+        free(w->ups[i].sessions);
         free(w->ups[i].idle);
         free(w->ups[i].nidle);
     }

@@ -373,3 +373,34 @@ class UpstreamTlsTest(h.RwTestCase):
         self.assertEqual(r.status, 502)
         self.assertNotIn(b"127.0.0.1", r.raw_head + r.body)
         self.assertIn("tls handshake", a.stderr())
+
+
+class UpstreamTlsResumeTest(h.RwTestCase):
+    """New TLS connections to an upstream resume the last session instead of a full
+    handshake; the HTTPS listener counts handshakes by result in /metrics."""
+
+    def test_resumption_to_upstream(self):
+        o = h.start_origin(self, "o1")
+        mport = h.free_port()
+        b_lst = tls_listener([h.proxy_route("app")])
+        b_lst["name"] = "tls"
+        b = h.start_proxy(self, {"workers": 1, "listeners": [b_lst],
+                                 "admin": {"http": "127.0.0.1:%d" % mport},
+                                 "upstreams": {"app": h.upstream(o)}})
+        up = h.upstream("127.0.0.1:%d" % b.port, tls={"ca": data("root.crt"),
+                                                     "sni": "example.com"},
+                        keepalive={"max_idle": 0})  # a new TLS connection per request
+        a = h.start_proxy(self, {"workers": 1, "listeners": [h.listener([h.proxy_route("app")])],
+                                 "upstreams": {"app": up}})
+        for i in range(10):
+            self.assertEqual(h.request(a.port, "GET", "/?i=%d" % i).status, 200)
+        import urllib.request
+        text = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % mport, timeout=5).read()
+        counts = {}
+        for line in text.decode().splitlines():
+            if line.startswith("ringwall_tls_handshakes_total{"):
+                result = line.split('result="', 1)[1].split('"', 1)[0]
+                counts[result] = float(line.rsplit(" ", 1)[1])
+        self.assertGreaterEqual(counts.get("full", 0), 1, counts)
+        self.assertGreaterEqual(counts.get("resumed", 0), 5, counts)
+        print(" [upstream handshakes %s]" % counts, end="", flush=True)
