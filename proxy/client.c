@@ -377,17 +377,7 @@ static void c_on_read(struct rw_op *op, const struct rw_cqe *cqe)
         px_conn_on_eof(c);
         return;
     }
-    char *buf = (char *)rw_loop_buf(w->loop, cqe->bid);
-    if (c->in.bid == -2) {
-        c->in = (struct px_in){.base = buf, .off = 0, .len = (uint32_t)cqe->res, .bid = cqe->bid};
-    } else {
-        /* a partial head waits in a heap buffer: append (what exceeds it fails the limit) */
-        uint32_t room = w->hbuf_size - c->in.len;
-        uint32_t n = (uint32_t)cqe->res < room ? (uint32_t)cqe->res : room;
-        memcpy(c->in.base + c->in.len, buf, n);
-        c->in.len += n;
-        px_buf_put(w, cqe->bid);
-    }
+    px_in_take(w, &c->in, cqe->bid, (uint32_t)cqe->res);
     px_conn_got_plaintext(c);
 }
 

@@ -285,6 +285,7 @@ void px_in_drop(struct px_worker *w, struct px_in *in);
 void px_buf_put(struct px_worker *w, uint16_t bid);
 void px_bury(struct px_worker *w);
 int px_in_to_heap(struct px_worker *w, struct px_in *in);
+void px_in_take(struct px_worker *w, struct px_in *in, uint16_t bid, uint32_t n);
 void px_wait_buf(struct px_worker *w, struct px_conn *c);
 const char *px_date(struct px_worker *w);
 

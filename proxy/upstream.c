@@ -572,16 +572,7 @@ static void u_on_read(struct rw_op *op, const struct rw_cqe *cqe)
             px_resp_eof(c, cqe->res);
         return;
     }
-    char *buf = (char *)rw_loop_buf(w->loop, cqe->bid);
-    if (c->rin.bid == -2) {
-        c->rin = (struct px_in){.base = buf, .off = 0, .len = (uint32_t)cqe->res, .bid = cqe->bid};
-    } else {
-        uint32_t room = w->hbuf_size - c->rin.len;
-        uint32_t n = (uint32_t)cqe->res < room ? (uint32_t)cqe->res : room;
-        memcpy(c->rin.base + c->rin.len, buf, n);
-        c->rin.len += n;
-        px_buf_put(w, cqe->bid);
-    }
+    px_in_take(w, &c->rin, cqe->bid, (uint32_t)cqe->res);
     px_resp_data(c);
 }
 

@@ -130,6 +130,22 @@ void px_bury(struct px_worker *w)
     }
 }
 
+/* n received bytes in pool buffer bid: `in` holds the buffer itself when empty;
+ * otherwise a partial head waits in a heap buffer and they are appended (what
+ * exceeds it fails the head limit) and the buffer goes back at once. */
+void px_in_take(struct px_worker *w, struct px_in *in, uint16_t bid, uint32_t n)
+{
+    char *buf = (char *)rw_loop_buf(w->loop, bid);
+    if (in->bid == -2) {
+        *in = (struct px_in){.base = buf, .off = 0, .len = n, .bid = bid};
+        return;
+    }
+    uint32_t room = w->hbuf_size - in->len;
+    memcpy(in->base + in->len, buf, n < room ? n : room);
+    in->len += n < room ? n : room;
+    px_buf_put(w, bid);
+}
+
 /* Move the unconsumed bytes of `in` to the start of a heap buffer, so that more
  * can be appended (a head that spans several reads). 0 or -ENOMEM. */
 int px_in_to_heap(struct px_worker *w, struct px_in *in)
