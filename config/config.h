@@ -250,6 +250,8 @@ struct rw_cfg_passive {
 struct rw_cfg_upstream {
     char *name;    /* owned: the key in "upstreams" */
     uint32_t index; /* position in cfg->upstreams */
+    char *sig;      /* owned or NULL: the upstream's JSON, compact with sorted keys (two
+                     * upstreams with the same name and sig are configured alike) */
     char *balance; /* owned: algorithm name, validated by balancers/; default "round_robin" */
     struct rw_cfg_hash hash;     /* hash / ip_hash options */
     uint32_t slow_start_ms;      /* 0 = off (default) */

@@ -63,6 +63,7 @@ void rw__cfg_free_route(struct rw_cfg_route *r)
 static void free_upstream(struct rw_cfg_upstream *u)
 {
     free(u->name);
+    free(u->sig);
     free(u->balance);
     for (uint32_t i = 0; i < u->nservers; i++) {
         free(u->servers[i].name);

@@ -415,4 +415,6 @@ void rw__cfg_load_upstream(struct rw__cfg_ctx *c, const char *name, const json_t
     rw__cfg_get_u32(c, ju, "panic_threshold", 0, 100, &up->panic_threshold);
     rw__cfg_load_upstream_tls(c, ju, &up->tls);
     up_initial_down(c, ju, up);
+    /* what a reload compares to keep an upstream's runtime (pool, connections) */
+    up->sig = json_dumps(ju, JSON_COMPACT | JSON_SORT_KEYS);
 }

@@ -101,8 +101,9 @@ static void wait_signals(int sfd, struct rw_proxy *p, uint32_t drain_ms)
             rw_log(RW_LOG_INFO, "SIGUSR1: reopening the access log");
             rw_proxy_reopen_logs(p);
         } else if (si.ssi_signo == SIGHUP) {
-            rw_log(RW_LOG_INFO, "SIGHUP: re-reading certificates (%d replaced); configuration "
-                   "reload is not available in this version", rw_proxy_reload_certs(p));
+            char msg[4096];
+            rw_log(RW_LOG_INFO, "SIGHUP: reloading the configuration");
+            rw_proxy_reload(p, NULL, msg, sizeof(msg)); /* logs the outcome */
         } else if (stopping) {
             rw_log(RW_LOG_INFO, "second stop signal: closing connections now");
             rw_proxy_stop(p, 0);
@@ -184,6 +185,7 @@ int main(int argc, char **argv)
         return 1;
     }
     if ((err = rw_proxy_start(p)) < 0) {
+        rw_log(RW_LOG_ERR, "start: %s", rw_strerror(err));
         rw_proxy_stop(p, 0);
         rw_proxy_free(p);
         rw_cfg_free(cfg);

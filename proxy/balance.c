@@ -132,7 +132,7 @@ static bool request_key(const struct px_conn *c, const struct rw_h1_req *req,
 void px_balance_prepare(struct px_conn *c, const struct rw_h1_req *req)
 {
     const struct rw_cfg_upstream *u = c->route->upstream;
-    const struct px_ups *pu = &c->w->px->ups[u->index];
+    const struct px_ups *pu = px_c_ups(c);
     struct px_pick *pk = &c->x->pick;
     memset(pk, 0, sizeof(*pk));
     if (!strcmp(u->balance, "hash") || !strcmp(u->balance, "ip_hash"))
@@ -157,13 +157,13 @@ void px_balance_prepare(struct px_conn *c, const struct rw_h1_req *req)
     case RW_STICKY_LEARN:
         if (px_cookie_value(&req->h, st->cookie, &v, &n)) {
             pk->table_key = rw_lb_hash(v, n, PX_KEY_SEED);
-            pk->sticky = rw_sticky_table_get(pu->table, pk->table_key, now, st->idle_ms / 1000,
+            pk->sticky = rw_sticky_table_get(pu->table->t, pk->table_key, now, st->idle_ms / 1000,
                                              &pk->sticky_uid);
         }
         break;
     case RW_STICKY_IP:
         pk->table_key = client_key(c, 32, 128);
-        pk->sticky = rw_sticky_table_get(pu->table, pk->table_key, now, st->idle_ms / 1000,
+        pk->sticky = rw_sticky_table_get(pu->table->t, pk->table_key, now, st->idle_ms / 1000,
                                          &pk->sticky_uid);
         break;
     }
@@ -175,8 +175,7 @@ void px_balance_prepare(struct px_conn *c, const struct rw_h1_req *req)
 struct rw_backend *px_pick(struct px_conn *c, bool *full)
 {
     struct px_worker *w = c->w;
-    const struct rw_cfg_upstream *u = c->route->upstream;
-    struct rw_pool *pool = w->px->ups[u->index].pool;
+    struct rw_pool *pool = px_c_ups(c)->pool;
     struct px_pick *pk = &c->x->pick;
     *full = false;
     if (pk->sticky) {
@@ -210,9 +209,9 @@ void px_pick_release(struct px_conn *c, uint64_t latency_us, bool ok)
         return;
     c->be = NULL;
     struct px_worker *w = c->w;
-    uint32_t ui = c->route->upstream->index;
-    rw_pool_release(w->px->ups[ui].pool, w->id, b, latency_us, ok);
-    px_queue_kick(w, ui);
+    struct px_ups *pu = px_c_ups(c);
+    rw_pool_release(pu->pool, w->id, b, latency_us, ok);
+    px_queue_kick(w, &pu->w[w->id]);
 }
 
 /* The response head arrived from c->be: remember the session where the mode says so.
@@ -223,11 +222,11 @@ size_t px_sticky_response(struct px_conn *c, const struct rw_h1_resp *resp, char
     const struct rw_cfg_sticky *st = &u->sticky;
     if (!c->be || st->mode == RW_STICKY_NONE)
         return 0;
-    const struct px_ups *pu = &c->w->px->ups[u->index];
+    const struct px_ups *pu = px_c_ups(c);
     struct px_pick *pk = &c->x->pick;
     uint32_t now = px_now_s();
     if (st->mode == RW_STICKY_IP) {
-        rw_sticky_table_put(pu->table, pk->table_key, c->be->uid, now);
+        rw_sticky_table_put(pu->table->t, pk->table_key, c->be->uid, now);
         return 0;
     }
     if (st->mode == RW_STICKY_LEARN) {
@@ -240,11 +239,11 @@ size_t px_sticky_response(struct px_conn *c, const struct rw_h1_resp *resp, char
                 const char *v = f->value + nl + 1;
                 const char *e = memchr(v, ';', f->value_len - nl - 1);
                 size_t vn = e ? (size_t)(e - v) : f->value_len - nl - 1;
-                rw_sticky_table_put(pu->table, rw_lb_hash(v, vn, PX_KEY_SEED), c->be->uid, now);
+                rw_sticky_table_put(pu->table->t, rw_lb_hash(v, vn, PX_KEY_SEED), c->be->uid, now);
             }
         }
         if (pk->sticky && pk->from_sticky)
-            rw_sticky_table_put(pu->table, pk->table_key, c->be->uid, now);
+            rw_sticky_table_put(pu->table->t, pk->table_key, c->be->uid, now);
         return 0;
     }
     if (pk->from_sticky && !pk->refresh)
@@ -275,7 +274,7 @@ void px_report(struct px_conn *c, int outcome, int status)
     if (!c->be)
         return;
     px_ops_attempt(c, outcome, status);
-    rw_health_report(c->w->px->health, c->w->id, c->route->upstream->index, c->be->id,
+    rw_health_report(c->w->px->health, c->w->id, px_c_ups(c)->id, c->be->id,
                      (enum rw_outcome)outcome, status);
 }
 
@@ -288,14 +287,19 @@ bool px_queue_wait(struct px_conn *c)
 {
     struct px_worker *w = c->w;
     const struct rw_cfg_upstream *u = c->route->upstream;
-    struct px_ups *pu = &w->px->ups[u->index];
+    struct px_ups *pu = px_c_ups(c);
     if (!u->queue_size)
         return false;
     if (atomic_fetch_add(&pu->queued, 1) >= u->queue_size) {
         atomic_fetch_sub(&pu->queued, 1);
         return false;
     }
-    struct px_upstream_w *uw = &w->ups[u->index];
+    struct px_upstream_w *uw = &pu->w[w->id];
+    if (!uw->q_listed) {
+        uw->q_listed = true;
+        uw->q_next = w->qlist;
+        w->qlist = uw;
+    }
     c->q_next = NULL;
     if (uw->q_tail)
         uw->q_tail->q_next = c;
@@ -318,8 +322,8 @@ void px_queue_leave(struct px_conn *c)
     if (!c->queued)
         return;
     struct px_worker *w = c->w;
-    uint32_t ui = c->route->upstream->index;
-    struct px_upstream_w *uw = &w->ups[ui];
+    struct px_ups *pu = px_c_ups(c);
+    struct px_upstream_w *uw = &pu->w[w->id];
     struct px_conn *prev = NULL;
     for (struct px_conn *q = uw->q_head; q; prev = q, q = q->q_next) {
         if (q != c)
@@ -333,13 +337,21 @@ void px_queue_leave(struct px_conn *c)
         break;
     }
     c->queued = false;
-    atomic_fetch_sub(&w->px->ups[ui].queued, 1);
+    atomic_fetch_sub(&pu->queued, 1);
+    if (!uw->q_head && uw->q_listed) {
+        /* off the worker's list now: the upstream may go once nothing waits */
+        for (struct px_upstream_w **pp = &w->qlist; *pp; pp = &(*pp)->q_next)
+            if (*pp == uw) {
+                *pp = uw->q_next;
+                break;
+            }
+        uw->q_listed = false;
+    }
 }
 
-/* Try the waiting requests of upstream ui in order, while servers have room. */
-void px_queue_kick(struct px_worker *w, uint32_t ui)
+/* Try the waiting requests of an upstream in order, while servers have room. */
+void px_queue_kick(struct px_worker *w, struct px_upstream_w *uw)
 {
-    struct px_upstream_w *uw = &w->ups[ui];
     uint64_t now = rw_loop_now(w->loop);
     while (uw->q_head) {
         struct px_conn *c = uw->q_head;
@@ -362,9 +374,16 @@ static void queue_timer(struct rw_timer *t)
 {
     struct px_worker *w = t->owner;
     bool waiting = false;
-    for (uint32_t i = 0; i < w->cfg->nupstreams; i++) {
-        px_queue_kick(w, i);
-        waiting |= w->ups[i].q_head != NULL;
+    for (struct px_upstream_w **pp = &w->qlist; *pp;) {
+        struct px_upstream_w *uw = *pp;
+        px_queue_kick(w, uw);
+        if (uw->q_head) {
+            waiting = true;
+            pp = &uw->q_next;
+        } else {
+            *pp = uw->q_next;
+            uw->q_listed = false;
+        }
     }
     if (waiting)
         rw_timer_arm(rw_loop_wheel(w->loop), t, rw_loop_now(w->loop) + PX_QUEUE_POLL_MS);
@@ -383,7 +402,7 @@ static bool idempotent(uint8_t m)
  * so that retries cannot multiply an outage. Counted per worker. */
 void px_balance_begin(struct px_conn *c)
 {
-    c->w->ups[c->route->upstream->index].active++;
+    px_c_ups(c)->w[c->w->id].active++;
     c->xf |= PX_X_ACTIVE;
 }
 
@@ -391,7 +410,7 @@ void px_balance_end(struct px_conn *c)
 {
     if (!(c->xf & PX_X_ACTIVE))
         return;
-    struct px_upstream_w *uw = &c->w->ups[c->route->upstream->index];
+    struct px_upstream_w *uw = &px_c_ups(c)->w[c->w->id];
     uw->active--;
     if (c->xf & PX_X_RETRIED)
         uw->retrying--;
@@ -410,7 +429,7 @@ bool px_replayable(const struct px_conn *c)
 bool px_may_retry(struct px_conn *c, uint32_t why, bool request_sent)
 {
     const struct rw_cfg_upstream *u = c->route->upstream;
-    struct px_upstream_w *uw = &c->w->ups[u->index];
+    struct px_upstream_w *uw = &px_c_ups(c)->w[c->w->id];
     if (!(u->retry_on & why) || c->tries > u->retries || (c->xf & PX_X_CLIENT_BYTES))
         return false;
     if (request_sent && !px_replayable(c))

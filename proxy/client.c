@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "core/rcu.h"
 #include "proxy/ops.h"
 #include "proxy/px.h"
 
@@ -56,11 +57,15 @@ static void c_peer(struct px_conn *c, int fd)
 void px_conn_accepted(struct px_worker *w, const struct px_listener_w *l, int fd)
 {
     struct rw_proxy *px = w->px;
-    if (atomic_fetch_add(&px->nconns, 1) >= w->cfg->max_connections) {
-        atomic_fetch_sub(&px->nconns, 1);
+    const struct px_gen *g = w->gen;
+    int32_t li = l->slot_id < g->nslots ? g->slot_lis[l->slot_id] : -1;
+    if (li < 0 || atomic_fetch_add(&px->nconns, 1) >= g->cfg->max_connections) {
+        if (li >= 0)
+            atomic_fetch_sub(&px->nconns, 1);
         close(fd);
         return;
     }
+    const struct rw_cfg_listener *lc = &g->cfg->listeners[li];
     struct px_conn *c = calloc(1, sizeof(*c));
     if (!c) {
         atomic_fetch_sub(&px->nconns, 1);
@@ -69,7 +74,7 @@ void px_conn_accepted(struct px_worker *w, const struct px_listener_w *l, int fd
     }
     c->w = w;
     c->fd = fd;
-    c->lis = l->cfg;
+    c->slot = l->slot_id;
     c->in.bid = c->rin.bid = c->rtx.bid = -2;
     c->state = PX_C_HEAD;
     c_peer(c, fd);
@@ -84,13 +89,31 @@ void px_conn_accepted(struct px_worker *w, const struct px_listener_w *l, int fd
     c->all_pprev = &w->conns;
     w->conns = c;
     w->nconns++;
-    px_ops_conn(w, 1);
-    if (l->cfg->tls.enabled && px_tls_accept(c, px_tls_ctx_current(w->px, l->cfg)) < 0) {
+    c->lis = lc; /* for px_ops_conn_open only: connections hold no generation */
+    px_ops_conn_open(c);
+    c->lis = NULL;
+    if (lc->tls.enabled &&
+        px_tls_accept(c, rw_rcu_load((void *const *)&g->tls_ctx[li])) < 0) {
         px_conn_close(c);
         return;
     }
-    c_timer(c, w->cfg->client_header_timeout_ms);
+    c_timer(c, g->cfg->client_header_timeout_ms);
     px_conn_arm_read(c);
+}
+
+/* The worker's current generation for c's next request, with c's listener in it.
+ * false: that listener was removed by a reload (the connection should close). */
+bool px_conn_take_gen(struct px_conn *c)
+{
+    if (c->gen)
+        return true;
+    struct px_gen *g = c->w->gen;
+    int32_t li = c->slot < g->nslots ? g->slot_lis[c->slot] : -1;
+    if (li < 0)
+        return false;
+    px_gen_hold(c, g);
+    c->lis = &g->cfg->listeners[li];
+    return true;
 }
 
 /* While proxying, the client deadline runs only while we wait on the client: a
@@ -100,7 +123,7 @@ void px_conn_deadline(struct px_conn *c)
     if (c->state != PX_C_PROXY)
         return;
     if (c->rd_armed || c->wr_busy)
-        c_timer(c, c->w->cfg->client_body_timeout_ms);
+        c_timer(c, px_c_cfg(c)->client_body_timeout_ms);
     else
         rw_timer_cancel(&c->timer);
 }
@@ -174,6 +197,7 @@ static void c_free(struct px_conn *c)
         px_ops_request_end(c); /* the connection closed during an exchange */
     px_xchg_put(w, c->x);
     c->x = NULL;
+    px_gen_drop(c);
     px_ops_conn_close(c);
     px_tls_free(c);
     *c->all_pprev = c->all_next;
@@ -287,6 +311,7 @@ static void c_reset_exchange(struct px_conn *c)
     px_xchg_put(w, c->x);
     c->x = NULL;
     c->route = NULL;
+    px_gen_drop(c); /* the next request takes the generation current then */
     c->xf = 0;
     c->scanned = 0;
     c->line_ok = false;
@@ -305,12 +330,12 @@ void px_conn_exchange_done(struct px_conn *c)
     }
     c->state = PX_C_HEAD;
     if (c->in.bid != -2 && c->in.off < c->in.len) {
-        c_timer(c, c->w->cfg->client_header_timeout_ms);
+        c_timer(c, c->w->gen->cfg->client_header_timeout_ms);
         c_parse(c); /* a pipelined request is already here */
         return;
     }
     px_in_drop(c->w, &c->in);
-    c_timer(c, c->w->cfg->client_idle_timeout_ms);
+    c_timer(c, c->w->gen->cfg->client_idle_timeout_ms);
     px_conn_arm_read(c);
 }
 
@@ -406,7 +431,7 @@ static void c_head_more(struct px_conn *c)
     }
     if (!(c->xf & PX_X_HDR_TIMER)) {
         c->xf |= PX_X_HDR_TIMER;
-        c_timer(c, w->cfg->client_header_timeout_ms);
+        c_timer(c, w->gen->cfg->client_header_timeout_ms);
     }
     px_conn_arm_read(c);
 }
@@ -445,9 +470,10 @@ static void c_parse(struct px_conn *c)
         return;
     }
     rw_timer_cancel(&c->timer);
-    /* every request, answered by ringwall or proxied, gets its exchange state */
+    /* every request, answered by ringwall or proxied, gets its exchange state and
+     * the generation current now */
     c->x = px_xchg_get(w);
-    if (!c->x) {
+    if (!c->x || !px_conn_take_gen(c)) {
         px_conn_close(c);
         return;
     }
@@ -492,7 +518,7 @@ static void c_on_timer(struct rw_timer *t)
     struct px_conn *c = t->owner;
     switch (c->state) {
     case PX_C_HEAD:
-        if (c->in.bid != -2 && c->in.len > c->in.off)
+        if (c->in.bid != -2 && c->in.len > c->in.off && px_conn_take_gen(c))
             px_local_error(c, 408, true); /* a head started but did not finish */
         else
             px_conn_close(c); /* idle keep-alive connection */

@@ -34,7 +34,7 @@ static void consume_in(struct px_conn *c, uint32_t n)
 void px_handle_request(struct px_conn *c, const struct rw_h1_req *req)
 {
     struct px_worker *w = c->w;
-    const struct rw_cfg *cfg = w->cfg;
+    const struct rw_cfg *cfg = c->gen->cfg;
     c->req_method = req->method;
     c->req_minor = req->h.minor;
     c->keep_alive = req->h.keep_alive && !w->stopping;

@@ -205,7 +205,7 @@ static void put_cert_header(struct hw *h, const struct px_conn *c)
 int px_head_request(struct px_conn *c, const struct rw_h1_req *req, char *out, size_t cap)
 {
     const struct rw_cfg_route *r = c->route;
-    const struct rw_cfg *cfg = c->w->cfg;
+    const struct rw_cfg *cfg = px_c_cfg(c);
     struct hw h = {out, 0, cap, false};
     put(&h, req->method_str, req->method_len);
     put(&h, " ", 1);
@@ -287,7 +287,7 @@ static void put_status(struct hw *h, int status, const char *reason, size_t rlen
 
 int px_head_response(struct px_conn *c, const struct rw_h1_resp *resp, char *out, size_t cap)
 {
-    const struct rw_cfg *cfg = c->w->cfg;
+    const struct rw_cfg *cfg = px_c_cfg(c);
     const struct rw_cfg_route *r = c->route;
     struct hw h = {out, 0, cap, false};
     put_status(&h, resp->status, resp->reason, resp->reason_len);
@@ -346,7 +346,7 @@ int px_head_local(struct px_conn *c, int status, const struct rw_cfg_kv *hdrs, u
                   const char *ctype, size_t body_len, const char *location, char *out,
                   size_t cap)
 {
-    const struct rw_cfg *cfg = c->w->cfg;
+    const struct rw_cfg *cfg = px_c_cfg(c);
     struct hw h = {out, 0, cap, false};
     put_status(&h, status, NULL, 0);
     if (cfg->server_header[0])

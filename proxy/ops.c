@@ -9,6 +9,7 @@
 #include <strings.h>
 
 #include "core/log.h"
+#include "core/rcu.h"
 #include "health/health.h"
 
 /* One proxy per process has ops (the binary runs one; tests that build several get
@@ -73,11 +74,8 @@ static void ops_destroy(struct px_ops *o)
             o->w[i].free = r->next;
             free(r);
         }
-        free(o->w[i].lis_active);
     }
     free(o->w);
-    free(o->route_base);
-    free(o->srv_base);
     for (uint32_t i = 0; i < o->nnames; i++)
         free(o->names[i]);
     free(o->names);
@@ -100,10 +98,8 @@ int px_ops_start(struct rw_proxy *p)
     if (o->w)
         memset(o->w, 0, wsz);
     int rc = o->w ? 0 : -ENOMEM;
-    for (uint32_t i = 0; rc == 0 && i < p->nworkers; i++) {
-        o->w[i].lis_active = calloc(o->cfg->nlisteners ? o->cfg->nlisteners : 1, sizeof(uint32_t));
-        rc = o->w[i].lis_active ? rw_reqid_init(&o->w[i].gen) : -ENOMEM;
-    }
+    for (uint32_t i = 0; rc == 0 && i < p->nworkers; i++)
+        rc = rw_reqid_init(&o->w[i].gen);
     if (o->cfg->request_id.header) {
         ops_title_case(o->reqid_name, sizeof(o->reqid_name), o->cfg->request_id.header);
         o->reqid_name_len = strlen(o->reqid_name);
@@ -336,15 +332,16 @@ static void end_counters(struct px_ops *o, struct px_conn *c, uint16_t status, u
                          uint64_t rx, uint64_t tx)
 {
     uint32_t shard = c->w->id;
-    uint32_t li = (uint32_t)(c->lis - o->cfg->listeners);
-    uint32_t slot = px__ops_route_slot(o, c);
+    uint32_t slot = px__ops_route_slot(c);
+    if (slot == UINT32_MAX)
+        return;
     uint32_t cls = status / 100;
     if (cls < 1 || cls > 5)
         cls = 5;
     rw_metric_counter_add(o->f.req, shard, slot * 5 + cls - 1, 1);
     rw_metric_observe(o->f.dur, shard, slot, dur_us);
-    rw_metric_counter_add(o->f.rx, shard, li, rx);
-    rw_metric_counter_add(o->f.tx, shard, li, tx);
+    rw_metric_counter_add(o->f.rx, shard, c->lis_m, rx);
+    rw_metric_counter_add(o->f.tx, shard, c->lis_m, tx);
 }
 
 static void end_log(struct px_ops *o, struct px_conn *c, const struct px_ops_rec *r,
@@ -352,10 +349,8 @@ static void end_log(struct px_ops *o, struct px_conn *c, const struct px_ops_rec
 {
     const struct rw_cfg_route *rt = c->route;
     char route[160];
-    uint32_t slot = px__ops_route_slot(o, c);
-    uint32_t li = (uint32_t)(c->lis - o->cfg->listeners);
-    if (rt)
-        snprintf(route, sizeof(route), "%s/%u", c->lis->name, slot - o->route_base[li]);
+    if (rt && c->lis)
+        snprintf(route, sizeof(route), "%s/%u", c->lis->name, (unsigned)(rt - c->lis->routes));
     struct rw_access_rec a = {
         .request_id = r && r->id_len ? r->id : NULL,
         .client = &c->peer.sa,
@@ -371,7 +366,7 @@ static void end_log(struct px_ops *o, struct px_conn *c, const struct px_ops_rec
         .upstream = rt && rt->action == RW_ROUTE_PROXY ? rt->upstream->name : NULL,
         .server = r && r->server[0] ? r->server : NULL,
         .upstream_us = r ? r->upstream_us : -1,
-        .route = rt ? route : NULL,
+        .route = rt && c->lis ? route : NULL,
         .tls = px_tls_version(c),
         .referer = r ? r->referer : NULL,
         .referer_len = r ? r->referer_len : 0,
@@ -421,7 +416,6 @@ void px_ops_attempt(struct px_conn *c, int outcome, int status)
     if (!o || !be || !c->route || !c->x)
         return;
     struct px_ops_rec *r = c->x->ops;
-    uint32_t ui = c->route->upstream->index;
     uint64_t up_us = 0;
     if (outcome == RW_OUT_OK && c->x->t_sent_us) {
         uint64_t now = ops_now_us();
@@ -431,9 +425,10 @@ void px_ops_attempt(struct px_conn *c, int outcome, int status)
         snprintf(r->server, sizeof(r->server), "%s", be->name ? be->name : "");
         r->upstream_us = outcome == RW_OUT_OK ? (int64_t)up_us : -1;
     }
-    if (be->id >= o->cfg->upstreams[ui].nservers)
-        return; /* added at run time: no series of its own until a reload */
-    uint32_t s = o->srv_base[ui] + be->id, shard = c->w->id;
+    const struct px_srv_series *ss = rw_rcu_load((void *const *)&px_c_ups(c)->series);
+    if (!ss || be->id >= ss->n)
+        return;
+    uint32_t s = ss->idx[be->id], shard = c->w->id;
     rw_metric_counter_add(o->f.up_req, shard, s, 1);
     int kind = -1;
     switch (outcome) {
@@ -459,60 +454,59 @@ void px_ops_attempt(struct px_conn *c, int outcome, int status)
 void px_ops_retry(struct px_conn *c)
 {
     struct px_ops *o = px__ops_of(c->w->px);
-    if (o && c->route && c->route->upstream)
-        rw_metric_counter_add(o->f.up_retry, c->w->id, c->route->upstream->index, 1);
+    if (o && c->route && c->route->upstream && px_c_ups(c)->series)
+        rw_metric_counter_add(o->f.up_retry, c->w->id, px_c_ups(c)->retry_series, 1);
 }
 
 /* A TLS handshake on c's listener ended: result 0 full, 1 resumed, 2 failed. */
 void px_ops_tls_handshake(struct px_conn *c, int result)
 {
     struct px_ops *o = px__ops_of(c->w->px);
-    if (!o || result < 0 || result > 2)
+    if (!o || result < 0 || result > 2 || c->lis_m == UINT32_MAX)
         return;
-    uint32_t li = (uint32_t)(c->lis - c->w->cfg->listeners);
-    rw_metric_counter_add(o->f.tls_hs, c->w->id, li * 3 + (uint32_t)result, 1);
+    rw_metric_counter_add(o->f.tls_hs, c->w->id, c->lis_m * 3 + (uint32_t)result, 1);
 }
 
 /* ---- connections ---- */
 
-static void conn_count(struct px_ops *o, struct px_worker *w, uint32_t li, int delta)
+/* A client connection was accepted (c->lis is its listener in the worker's current
+ * generation for this call). */
+void px_ops_conn_open(struct px_conn *c)
 {
-    struct px_ops_w *ow = &o->w[w->id];
-    if (delta > 0) {
-        ow->lis_active[li]++;
-        rw_metric_counter_add(o->f.conn_tot, w->id, li, 1);
-    } else {
-        if (!ow->lis_active[li])
-            return;
-        ow->lis_active[li]--;
-    }
-    rw_metric_gauge_set(o->f.conn_act, w->id, li, ow->lis_active[li]);
-}
-
-void px_ops_conn(struct px_worker *w, int delta)
-{
-    struct px_ops *o = px__ops_of(w->px);
-    if (!o || !o->cfg->nlisteners)
+    struct px_ops *o = px__ops_of(c->w->px);
+    const struct px_gen_ops *go = c->w->gen->ops;
+    c->lis_m = UINT32_MAX;
+    if (!o || !go)
         return;
-    if (delta > 0) {
-        /* called right after the new connection was linked first in w->conns */
-        uint32_t li = w->conns ? (uint32_t)(w->conns->lis - o->cfg->listeners) : 0;
-        conn_count(o, w, li < o->cfg->nlisteners ? li : 0, 1);
-        return;
-    }
-    /* Without the connection, a close is charged to the first listener of this worker
-     * with connections (exact with one listener); px_ops_conn_close() is exact. */
-    struct px_ops_w *ow = &o->w[w->id];
-    for (uint32_t li = 0; li < o->cfg->nlisteners; li++)
-        if (ow->lis_active[li]) {
-            conn_count(o, w, li, -1);
-            return;
-        }
+    c->lis_m = go->lis[c->lis - c->w->gen->cfg->listeners];
+    rw_metric_counter_add(o->f.conn_tot, c->w->id, c->lis_m, 1);
+    rw_metric_gauge_add(o->f.conn_act, c->w->id, c->lis_m, 1);
 }
 
 void px_ops_conn_close(struct px_conn *c)
 {
     struct px_ops *o = px__ops_of(c->w->px);
+    if (o && c->lis_m != UINT32_MAX)
+        rw_metric_gauge_add(o->f.conn_act, c->w->id, c->lis_m, -1);
+}
+
+void px_ops_hide_gone(struct rw_proxy *p, const struct px_gen *old, const struct px_gen *g)
+{
+    struct px_ops *o = px__ops_of(p);
     if (o)
-        conn_count(o, c->w, (uint32_t)(c->lis - o->cfg->listeners), -1);
+        px__ops_hide_gone(o, old, g);
+}
+
+/* g was published: the "config" command shows its file; series of routes and
+ * servers it no longer has stop being exposed. Writer lock. */
+void px_ops_published(struct rw_proxy *p, struct px_gen *g, const char *path)
+{
+    (void)g;
+    struct px_ops *o = px__ops_of(p);
+    if (!o)
+        return;
+    json_error_t jerr;
+    json_t *j = json_load_file(path, 0, &jerr);
+    json_decref(o->config_json);
+    o->config_json = j;
 }

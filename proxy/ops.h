@@ -54,10 +54,22 @@ struct px_ops_w {
     _Alignas(64) struct rw_reqid gen;
     struct px_ops_rec *free; /* owned */
     uint32_t nfree;
-    uint32_t *lis_active; /* owned: open connections per listener */
 };
 
-/* Metric families and their series layout (fixed at start from the config). */
+/* Metrics series of one generation's listeners and routes. Series indexes are
+ * stable across generations (found by their labels), so counters go on across
+ * reloads. */
+struct px_gen_ops {
+    uint32_t *lis;        /* per cfg listener: its series in the listener families
+                           * (tls_handshakes: 3 per listener from 3 x this) */
+    uint32_t *route_base; /* per cfg listener: first entry of `route` */
+    uint32_t *route;      /* per route, plus one "none" per listener: its series in
+                           * request_duration (requests_total: 5 from 5 x this) */
+    uint32_t nroute;
+    uint32_t nlis;
+};
+
+/* Metric families (series are added per generation and per upstream runtime). */
 struct px_ops_fam {
     struct rw_metric *req;      /* requests_total{listener,route,code} */
     struct rw_metric *dur;      /* request_duration_seconds{listener,route} */
@@ -83,14 +95,11 @@ struct px_ops {
     json_t *config_json;        /* owned: the running config file, or NULL */
     struct px_ops_w *w;         /* owned: one per worker */
     struct px_ops_fam f;
-    uint32_t *route_base;  /* owned: per listener, first route slot */
-    uint32_t nroute_slots; /* sum of (nroutes + 1): the last slot is "no route" */
-    uint32_t *srv_base;    /* owned: per upstream, first server series */
-    uint32_t nsrv_series;
     char reqid_name[64]; /* the request id header as sent ("X-Request-Id") */
     size_t reqid_name_len;
-    /* admin thread (the backend-table writer); main thread's tick takes the lock */
-    pthread_mutex_t writer; /* pool writers: add/remove vs rw_pool_tick */
+    /* admin thread (the backend-table writer); main thread's tick and reloads take
+     * the lock: commands, scrapes and reloads see one generation throughout */
+    pthread_mutex_t writer;
     char **names;           /* owned: names of servers added at run time */
     uint32_t nnames;
 };
@@ -101,7 +110,14 @@ struct px_ops *px__ops_of(const struct rw_proxy *p); /* NULL when ops did not st
 /* ops_metrics.c: build and seal the registry (start-up); /metrics text (admin thread). */
 int px__ops_metrics_build(struct px_ops *o);
 int px__ops_metrics_text(void *arg, char **out, size_t *len);
-uint32_t px__ops_route_slot(const struct px_ops *o, const struct px_conn *c);
+/* c's route series (request_duration index), or UINT32_MAX without metrics. */
+uint32_t px__ops_route_slot(const struct px_conn *c);
+int px__ops_gen_series(struct px_ops *o, struct px_gen *g);
+int px__ops_ups_series(struct px_ops *o, struct px_ups *pu);
+/* The series of server b of pu (after it was added at run time). 0 or -errno. */
+int px__ops_server_series(struct px_ops *o, struct px_ups *pu, const struct rw_backend *b);
+/* Hide the series of old's routes and servers that g no longer has. */
+void px__ops_hide_gone(struct px_ops *o, const struct px_gen *old, const struct px_gen *g);
 
 /* ops_admin.c: create the admin server and register the commands. 0 or -errno. */
 int px__ops_admin_build(struct px_ops *o);

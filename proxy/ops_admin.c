@@ -16,6 +16,13 @@
 
 static const char *const state_names[3] = {"up", "down", "drain"};
 
+/* The generation commands act on: the current one (commands hold the writer lock,
+ * which reloads take too). */
+static struct px_gen *G(const struct px_ops *o)
+{
+    return o->p->gen;
+}
+
 /* ---- lookups ---- */
 
 static int find_upstream(struct px_ops *o, const json_t *req, char *err, size_t errcap)
@@ -23,8 +30,8 @@ static int find_upstream(struct px_ops *o, const json_t *req, char *err, size_t 
     const char *name = json_string_value(json_object_get(req, "upstream"));
     if (!name)
         return OPS_ERR("\"upstream\" must be a string naming an upstream");
-    for (uint32_t i = 0; i < o->cfg->nupstreams; i++)
-        if (!strcmp(o->cfg->upstreams[i].name, name))
+    for (uint32_t i = 0; i < G(o)->cfg->nupstreams; i++)
+        if (!strcmp(G(o)->cfg->upstreams[i].name, name))
             return (int)i;
     return OPS_ERR("no upstream \"%s\"", name);
 }
@@ -37,7 +44,7 @@ static const char *be_name(const struct rw_backend *b)
 /* The server named `name` in upstream ui's current snapshot, or NULL. */
 static struct rw_backend *find_server(struct px_ops *o, uint32_t ui, const char *name)
 {
-    const struct rw_backend_set *set = rw_pool_set(o->p->ups[ui].pool);
+    const struct rw_backend_set *set = rw_pool_set(G(o)->ups[ui]->pool);
     for (uint32_t i = 0; set && i < set->n; i++)
         if (!strcmp(be_name(set->b[i]), name))
             return set->b[i];
@@ -56,7 +63,7 @@ static int server_arg(struct px_ops *o, const json_t *req, uint32_t *ui, struct 
     *ui = (uint32_t)u;
     *b = find_server(o, *ui, name);
     if (!*b)
-        return OPS_ERR("no server \"%s\" in upstream \"%s\"", name, o->cfg->upstreams[u].name);
+        return OPS_ERR("no server \"%s\" in upstream \"%s\"", name, G(o)->cfg->upstreams[u].name);
     return 0;
 }
 
@@ -87,12 +94,12 @@ static json_t *server_row(struct px_ops *o, uint32_t ui, const struct rw_backend
     char addr[64];
     addr_text(b, addr, sizeof(addr));
     json_t *row = json_pack(
-        "{s:s, s:s, s:s, s:s, s:i, s:i, s:I}", "upstream", o->cfg->upstreams[ui].name, "server",
+        "{s:s, s:s, s:s, s:s, s:i, s:i, s:I}", "upstream", G(o)->cfg->upstreams[ui].name, "server",
         be_name(b), "address", addr, "state", state_of(b), "weight", (json_int_t)b->weight,
         "effective_weight", (json_int_t)atomic_load_explicit(&b->eff_weight, memory_order_relaxed),
         "in_flight", (json_int_t)atomic_load_explicit(&b->inflight, memory_order_relaxed));
     struct rw_health_stats hs;
-    if (row && rw_health_stats(o->p->health, ui, b->id, &hs) == 0 && hs.tracked) {
+    if (row && rw_health_stats(o->p->health, G(o)->ups[ui]->id, b->id, &hs) == 0 && hs.tracked) {
         json_object_set_new(row, "healthy", json_boolean(hs.healthy));
         json_object_set_new(row, "ejected", json_boolean(hs.ejected));
         json_object_set_new(row, "checks", json_integer((json_int_t)hs.checks));
@@ -108,10 +115,10 @@ static int cmd_servers(void *arg, const json_t *req, json_t **data, char *err, s
     if (json_object_get(req, "upstream") && (only = find_upstream(o, req, err, errcap)) < 0)
         return only;
     json_t *rows = json_array();
-    for (uint32_t ui = 0; ui < o->cfg->nupstreams; ui++) {
+    for (uint32_t ui = 0; ui < G(o)->cfg->nupstreams; ui++) {
         if (only >= 0 && ui != (uint32_t)only)
             continue;
-        const struct rw_backend_set *set = rw_pool_set(o->p->ups[ui].pool);
+        const struct rw_backend_set *set = rw_pool_set(G(o)->ups[ui]->pool);
         for (uint32_t i = 0; set && i < set->n; i++)
             json_array_append_new(rows, server_row(o, ui, set->b[i]));
     }
@@ -206,7 +213,7 @@ static int add_def(const json_t *sv, struct rw_server_def *d, char *err, size_t 
 static int republish(struct px_ops *o, uint32_t ui, struct rw_backend *add,
                      const struct rw_backend *drop)
 {
-    struct rw_pool *pool = o->p->ups[ui].pool;
+    struct rw_pool *pool = G(o)->ups[ui]->pool;
     const struct rw_backend_set *set = rw_pool_set(pool);
     struct rw_backend **list = calloc(set->n + 1, sizeof(*list));
     if (!list)
@@ -233,7 +240,7 @@ static int cmd_server_add(void *arg, const json_t *req, json_t **data, char *err
     if (rc < 0)
         return rc;
     if (find_server(o, (uint32_t)u, d.name))
-        return OPS_ERR("upstream \"%s\" already has a server \"%s\"", o->cfg->upstreams[u].name,
+        return OPS_ERR("upstream \"%s\" already has a server \"%s\"", G(o)->cfg->upstreams[u].name,
                        d.name);
     char **names = realloc(o->names, (o->nnames + 1) * sizeof(*names));
     if (names)
@@ -243,14 +250,16 @@ static int cmd_server_add(void *arg, const json_t *req, json_t **data, char *err
         return -ENOMEM;
     o->names[o->nnames++] = name; /* the backend borrows it until the pool is freed */
     d.name = name;
-    pthread_mutex_lock(&o->writer);
-    struct rw_backend *b = rw_pool_add_backend(o->p->ups[u].pool, &d, &rc);
-    pthread_mutex_unlock(&o->writer);
+    struct px_ups *pu = G(o)->ups[u];
+    struct rw_backend *b = rw_pool_add_backend(pu->pool, &d, &rc);
     if (!b)
         return OPS_ERR("cannot add server \"%s\": %s", name, rw_strerror(rc));
+    pu->changed = true; /* a reload rebuilds it from the file */
+    if ((rc = px__ops_server_series(o, pu, b)) < 0)
+        rw_log(RW_LOG_WARN, "server %s: no metrics series: %s", name, rw_strerror(rc));
     rc = republish(o, (uint32_t)u, b, NULL);
     if (rc < 0)
-        return OPS_ERR("cannot publish upstream \"%s\": %s", o->cfg->upstreams[u].name,
+        return OPS_ERR("cannot publish upstream \"%s\": %s", G(o)->cfg->upstreams[u].name,
                        rw_strerror(rc));
     *data = server_row(o, (uint32_t)u, b);
     return 0;
@@ -265,11 +274,12 @@ static int cmd_server_remove(void *arg, const json_t *req, json_t **data, char *
     if (rc < 0)
         return rc;
     /* the object stays in the pool: requests in flight on it finish */
+    G(o)->ups[ui]->changed = true;
     rc = republish(o, ui, NULL, b);
     if (rc < 0)
-        return OPS_ERR("cannot publish upstream \"%s\": %s", o->cfg->upstreams[ui].name,
+        return OPS_ERR("cannot publish upstream \"%s\": %s", G(o)->cfg->upstreams[ui].name,
                        rw_strerror(rc));
-    *data = json_pack("{s:s, s:s}", "upstream", o->cfg->upstreams[ui].name, "removed", be_name(b));
+    *data = json_pack("{s:s, s:s}", "upstream", G(o)->cfg->upstreams[ui].name, "removed", be_name(b));
     return 0;
 }
 
@@ -277,6 +287,8 @@ static int cmd_server_remove(void *arg, const json_t *req, json_t **data, char *
 
 static json_int_t sum_req(struct px_ops *o, uint32_t slot, uint32_t k)
 {
+    if (slot == UINT32_MAX)
+        return 0;
     return (json_int_t)rw_metric_counter_read(o->metrics, o->f.req, slot * 5 + k);
 }
 
@@ -296,17 +308,19 @@ static json_t *stats_row(struct px_ops *o, uint32_t slot, json_t *row)
 static json_t *stats_listeners(struct px_ops *o, json_t *routes)
 {
     json_t *arr = json_array();
-    for (uint32_t li = 0; li < o->cfg->nlisteners; li++) {
-        const struct rw_cfg_listener *l = &o->cfg->listeners[li];
+    const struct px_gen_ops *go = G(o)->ops;
+    for (uint32_t li = 0; go && li < G(o)->cfg->nlisteners; li++) {
+        const struct rw_cfg_listener *l = &G(o)->cfg->listeners[li];
+        uint32_t lm = go->lis[li];
         json_t *row = json_pack(
             "{s:s, s:s, s:I, s:I, s:I, s:I}", "listener", l->name, "address", l->address,
-            "connections_active", (json_int_t)rw_metric_gauge_read(o->metrics, o->f.conn_act, li),
-            "connections_total", (json_int_t)rw_metric_counter_read(o->metrics, o->f.conn_tot, li),
-            "bytes_received", (json_int_t)rw_metric_counter_read(o->metrics, o->f.rx, li),
-            "bytes_sent", (json_int_t)rw_metric_counter_read(o->metrics, o->f.tx, li));
+            "connections_active", (json_int_t)rw_metric_gauge_read(o->metrics, o->f.conn_act, lm),
+            "connections_total", (json_int_t)rw_metric_counter_read(o->metrics, o->f.conn_tot, lm),
+            "bytes_received", (json_int_t)rw_metric_counter_read(o->metrics, o->f.rx, lm),
+            "bytes_sent", (json_int_t)rw_metric_counter_read(o->metrics, o->f.tx, lm));
         json_int_t all[5] = {0};
         for (uint32_t ri = 0; ri <= l->nroutes; ri++) {
-            uint32_t slot = o->route_base[li] + ri;
+            uint32_t slot = go->route[go->route_base[li] + ri];
             char name[160];
             if (ri < l->nroutes)
                 snprintf(name, sizeof(name), "%s/%u", l->name, ri);
@@ -337,15 +351,17 @@ static json_t *stats_listeners(struct px_ops *o, json_t *routes)
 
 static void stats_servers(struct px_ops *o, json_t *ups, json_t *srvs)
 {
-    for (uint32_t ui = 0; ui < o->cfg->nupstreams; ui++) {
-        const struct rw_cfg_upstream *u = &o->cfg->upstreams[ui];
-        const struct rw_backend_set *set = rw_pool_set(o->p->ups[ui].pool);
+    for (uint32_t ui = 0; ui < G(o)->cfg->nupstreams; ui++) {
+        const struct rw_cfg_upstream *u = &G(o)->cfg->upstreams[ui];
+        const struct px_ups *pu = G(o)->ups[ui];
+        const struct rw_backend_set *set = rw_pool_set(pu->pool);
+        const struct px_srv_series *ss = pu->series;
         json_int_t req = 0, errs = 0, infl = 0;
         for (uint32_t i = 0; set && i < set->n; i++) {
             const struct rw_backend *b = set->b[i];
             json_int_t r = 0, e = 0;
-            if (b->id < u->nservers) {
-                uint32_t s = o->srv_base[ui] + b->id;
+            if (ss && b->id < ss->n) {
+                uint32_t s = ss->idx[b->id];
                 r = (json_int_t)rw_metric_counter_read(o->metrics, o->f.up_req, s);
                 for (uint32_t k = 0; k < PX_OPS_NERR; k++)
                     e += (json_int_t)rw_metric_counter_read(o->metrics, o->f.up_err,
@@ -363,7 +379,9 @@ static void stats_servers(struct px_ops *o, json_t *ups, json_t *srvs)
         json_array_append_new(
             ups, json_pack("{s:s, s:i, s:I, s:I, s:I, s:I}", "upstream", u->name, "servers",
                            (int)(set ? set->n : 0), "requests", req, "errors", errs, "retries",
-                           (json_int_t)rw_metric_counter_read(o->metrics, o->f.up_retry, ui),
+                           ss ? (json_int_t)rw_metric_counter_read(o->metrics, o->f.up_retry,
+                                                                   pu->retry_series)
+                              : 0,
                            "in_flight", infl));
     }
 }
@@ -392,8 +410,45 @@ static int cmd_config(void *arg, const json_t *req, json_t **data, char *err, si
 
 static int cmd_reload(void *arg, const json_t *req, json_t **data, char *err, size_t errcap)
 {
-    return OPS_ERR("reload is not available in this version yet");
+    struct px_ops *o = arg;
+    const json_t *path = json_object_get(req, "path");
+    if (path && (!json_is_string(path) || !*json_string_value(path)))
+        return OPS_ERR("\"path\" must be a config file name");
+    char msg[4096];
+    uint64_t before = G(o)->id;
+    int rc = px_reload_locked(o->p, path ? json_string_value(path) : NULL, msg, sizeof(msg));
+    if (rc < 0) {
+        snprintf(err, errcap, "%s", msg);
+        return -EINVAL;
+    }
+    *data = json_pack("{s:I, s:I, s:s, s:s}", "generation", (json_int_t)G(o)->id, "previous",
+                      (json_int_t)before, "file", G(o)->cfg->source ? G(o)->cfg->source : "",
+                      "notes", msg);
+    return *data ? 0 : -ENOMEM;
 }
+
+/* Every command runs with the writer lock: one generation throughout. */
+static int cmd_locked(struct px_ops *o, rw_admin_cmd_fn *fn, const json_t *req, json_t **data,
+                      char *err, size_t errcap)
+{
+    pthread_mutex_lock(&o->writer);
+    int rc = fn(o, req, data, err, errcap);
+    pthread_mutex_unlock(&o->writer);
+    return rc;
+}
+
+#define LOCKED(fn)                                                                           \
+    static int fn##_l(void *arg, const json_t *req, json_t **data, char *err, size_t errcap) \
+    {                                                                                        \
+        return cmd_locked(arg, fn, req, data, err, errcap);                                  \
+    }
+LOCKED(cmd_stats)
+LOCKED(cmd_servers)
+LOCKED(cmd_server_set)
+LOCKED(cmd_server_add)
+LOCKED(cmd_server_remove)
+LOCKED(cmd_config)
+LOCKED(cmd_reload)
 
 int px__ops_admin_build(struct px_ops *o)
 {
@@ -415,14 +470,16 @@ int px__ops_admin_build(struct px_ops *o)
         rw_admin_cmd_fn *fn;
     } cmds[] = {
         {"stats", "requests, bytes, connections and errors per listener, route, upstream, server",
-         cmd_stats},
+         cmd_stats_l},
         {"servers", "servers with state, weights, in-flight requests and health ([upstream=])",
-         cmd_servers},
-        {"server.set", "upstream= server= [state=up|down|drain] [weight=0..1000]", cmd_server_set},
-        {"server.add", "upstream= server.address= [server.name=] [server.weight=]", cmd_server_add},
-        {"server.remove", "upstream= server=: requests in flight finish", cmd_server_remove},
-        {"config", "the running configuration (JSON)", cmd_config},
-        {"reload", "reload the configuration (not available yet)", cmd_reload},
+         cmd_servers_l},
+        {"server.set", "upstream= server= [state=up|down|drain] [weight=0..1000]",
+         cmd_server_set_l},
+        {"server.add", "upstream= server.address= [server.name=] [server.weight=]",
+         cmd_server_add_l},
+        {"server.remove", "upstream= server=: requests in flight finish", cmd_server_remove_l},
+        {"config", "the running configuration (JSON)", cmd_config_l},
+        {"reload", "reload the configuration file ([path=] another file)", cmd_reload_l},
     };
     for (size_t i = 0; rc == 0 && i < sizeof(cmds) / sizeof(cmds[0]); i++)
         rc = rw_admin_register(o->admin, cmds[i].name, cmds[i].help, cmds[i].fn, o);

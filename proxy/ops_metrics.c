@@ -1,81 +1,88 @@
 /* SPDX-License-Identifier: MIT */
 /* The metrics registry of the proxy: families, series from the config, collectors. */
 #include "proxy/ops.h"
+#include "proxy/pending.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/rcu.h"
 #include "health/health.h"
 
 static const char *const class_names[5] = {"1xx", "2xx", "3xx", "4xx", "5xx"};
 static const char *const err_kinds[PX_OPS_NERR] = {"connect", "timeout", "reset", "5xx"};
 static const char *const state_names[3] = {"up", "down", "drain"};
 
-uint32_t px__ops_route_slot(const struct px_ops *o, const struct px_conn *c)
+uint32_t px__ops_route_slot(const struct px_conn *c)
 {
-    uint32_t li = (uint32_t)(c->lis - o->cfg->listeners);
+    const struct px_gen_ops *go = c->gen ? c->gen->ops : NULL;
+    if (!go || !c->lis)
+        return UINT32_MAX;
+    uint32_t li = (uint32_t)(c->lis - c->gen->cfg->listeners);
     uint32_t ri = c->route ? (uint32_t)(c->route - c->lis->routes) : c->lis->nroutes;
-    return o->route_base[li] + ri;
+    return go->route[go->route_base[li] + ri];
 }
 
 /* ---- collectors (admin thread, inside rw_metrics_render) ---- */
 
-typedef void srv_emit_fn(struct px_ops *o, struct rw_metric_sink *sink, uint32_t ui,
+typedef void srv_emit_fn(struct px_ops *o, struct rw_metric_sink *sink, const struct px_ups *pu,
                          const struct rw_backend *b, const char *name);
 
-/* Every server in the current snapshots (the admin thread publishes them). */
+/* Every server in the current generation's snapshots (render holds the writer lock). */
 static void each_server(struct px_ops *o, struct rw_metric_sink *sink, srv_emit_fn *fn)
 {
-    for (uint32_t ui = 0; ui < o->cfg->nupstreams; ui++) {
-        const struct rw_backend_set *set = rw_pool_set(o->p->ups[ui].pool);
+    const struct px_gen *g = o->p->gen;
+    for (uint32_t ui = 0; g && ui < g->cfg->nupstreams; ui++) {
+        const struct px_ups *pu = g->ups[ui];
+        const struct rw_backend_set *set = rw_pool_set(pu->pool);
         for (uint32_t i = 0; set && i < set->n; i++) {
             const struct rw_backend *b = set->b[i];
-            fn(o, sink, ui, b, b->name ? b->name : "");
+            fn(o, sink, pu, b, b->name ? b->name : "");
         }
     }
 }
 
-static void emit_up(struct px_ops *o, struct rw_metric_sink *sink, uint32_t ui,
+static void emit_up(struct px_ops *o, struct rw_metric_sink *sink, const struct px_ups *pu,
                     const struct rw_backend *b, const char *name)
 {
-    const char *v[2] = {o->cfg->upstreams[ui].name, name};
+    const char *v[2] = {pu->cfg->name, name};
     rw_metric_emit(sink, v, rw_backend_usable(b) ? 1 : 0);
 }
 
-static void emit_state(struct px_ops *o, struct rw_metric_sink *sink, uint32_t ui,
+static void emit_state(struct px_ops *o, struct rw_metric_sink *sink, const struct px_ups *pu,
                        const struct rw_backend *b, const char *name)
 {
     uint32_t st = atomic_load_explicit(&b->state, memory_order_relaxed);
     for (uint32_t s = 0; s < 3; s++) {
-        const char *v[3] = {o->cfg->upstreams[ui].name, name, state_names[s]};
+        const char *v[3] = {pu->cfg->name, name, state_names[s]};
         rw_metric_emit(sink, v, st == s ? 1 : 0);
     }
 }
 
-static void emit_weight(struct px_ops *o, struct rw_metric_sink *sink, uint32_t ui,
+static void emit_weight(struct px_ops *o, struct rw_metric_sink *sink, const struct px_ups *pu,
                         const struct rw_backend *b, const char *name)
 {
-    const char *v[2] = {o->cfg->upstreams[ui].name, name};
+    const char *v[2] = {pu->cfg->name, name};
     rw_metric_emit(sink, v, atomic_load_explicit(&b->eff_weight, memory_order_relaxed));
 }
 
-static void emit_inflight(struct px_ops *o, struct rw_metric_sink *sink, uint32_t ui,
+static void emit_inflight(struct px_ops *o, struct rw_metric_sink *sink, const struct px_ups *pu,
                           const struct rw_backend *b, const char *name)
 {
-    const char *v[2] = {o->cfg->upstreams[ui].name, name};
+    const char *v[2] = {pu->cfg->name, name};
     rw_metric_emit(sink, v, (double)atomic_load_explicit(&b->inflight, memory_order_relaxed));
 }
 
-static void emit_checks(struct px_ops *o, struct rw_metric_sink *sink, uint32_t ui,
+static void emit_checks(struct px_ops *o, struct rw_metric_sink *sink, const struct px_ups *pu,
                         const struct rw_backend *b, const char *name)
 {
     struct rw_health_stats hs;
-    if (rw_health_stats(o->p->health, ui, b->id, &hs) < 0 || !hs.tracked)
+    if (rw_health_stats(o->p->health, pu->id, b->id, &hs) < 0 || !hs.tracked)
         return;
-    const char *pass[3] = {o->cfg->upstreams[ui].name, name, "pass"};
-    const char *fail[3] = {o->cfg->upstreams[ui].name, name, "fail"};
+    const char *pass[3] = {pu->cfg->name, name, "pass"};
+    const char *fail[3] = {pu->cfg->name, name, "fail"};
     rw_metric_emit(sink, pass, (double)(hs.checks - hs.failures));
     rw_metric_emit(sink, fail, (double)hs.failures);
 }
@@ -120,7 +127,16 @@ static void col_build(void *arg, struct rw_metric_sink *s)
 
 static void col_generation(void *arg, struct rw_metric_sink *s)
 {
-    rw_metric_emit(s, NULL, 1); /* hot reload is not there yet: always generation 1 */
+    struct px_ops *o = arg;
+    rw_metric_emit(s, NULL, (double)atomic_load(&o->p->gen_id));
+}
+
+static void col_reloads(void *arg, struct rw_metric_sink *s)
+{
+    struct px_ops *o = arg;
+    const char *ok[1] = {"success"}, *bad[1] = {"failure"};
+    rw_metric_emit(s, ok, (double)atomic_load(&o->p->reloads_ok));
+    rw_metric_emit(s, bad, (double)atomic_load(&o->p->reloads_failed));
 }
 
 static void col_dropped(void *arg, struct rw_metric_sink *s)
@@ -146,6 +162,7 @@ static const char *const l_lis_result[] = {"listener", "result"};
 static const char *const tls_results[] = {"full", "resumed", "failed"};
 static const char *const l_backend[] = {"backend"};
 static const char *const l_version[] = {"version"};
+static const char *const l_result[] = {"result"};
 
 static struct rw_metric *fam(struct px_ops *o, enum rw_metric_type t, const char *name,
                              const char *help, const char *const *labels, uint32_t n, int *err)
@@ -155,73 +172,212 @@ static struct rw_metric *fam(struct px_ops *o, enum rw_metric_type t, const char
     return rw_metrics_add(o->metrics, t, name, help, labels, n, err);
 }
 
-static int series_routes(struct px_ops *o)
+/* Find or add one tuple in several families at once; families declared together
+ * always grow together, so the index of the first gives the others (checked). */
+static int series_group(struct rw_metric *m, const char *const *v, uint32_t per, uint32_t *idx)
 {
-    int rc = 0;
-    for (uint32_t li = 0; rc >= 0 && li < o->cfg->nlisteners; li++) {
-        const struct rw_cfg_listener *l = &o->cfg->listeners[li];
-        for (uint32_t ri = 0; rc >= 0 && ri <= l->nroutes; ri++) {
-            char route[160];
-            if (ri < l->nroutes)
-                snprintf(route, sizeof(route), "%s/%u", l->name, ri);
-            else
-                snprintf(route, sizeof(route), "%s/none", l->name);
-            for (uint32_t k = 0; rc >= 0 && k < 5; k++)
-                rc = rw_metric_series(o->f.req,
-                                      (const char *const[]){l->name, route, class_names[k]});
-            if (rc >= 0)
-                rc = rw_metric_series(o->f.dur, (const char *const[]){l->name, route});
-        }
-        const char *v[1] = {l->name};
-        if (rc >= 0)
-            rc = rw_metric_series(o->f.rx, v);
-        if (rc >= 0)
-            rc = rw_metric_series(o->f.tx, v);
-        if (rc >= 0)
-            rc = rw_metric_series(o->f.conn_act, v);
-        if (rc >= 0)
-            rc = rw_metric_series(o->f.conn_tot, v);
-        for (uint32_t k = 0; rc >= 0 && k < 3; k++)
-            rc = rw_metric_series(o->f.tls_hs, (const char *const[]){l->name, tls_results[k]});
-    }
-    return rc < 0 ? rc : 0;
-}
-
-static int series_servers(struct px_ops *o)
-{
-    int rc = 0;
-    for (uint32_t ui = 0; rc >= 0 && ui < o->cfg->nupstreams; ui++) {
-        const struct rw_cfg_upstream *u = &o->cfg->upstreams[ui];
-        rc = rw_metric_series(o->f.up_retry, (const char *const[]){u->name});
-        for (uint32_t si = 0; rc >= 0 && si < u->nservers; si++) {
-            const char *v[2] = {u->name, u->servers[si].name};
-            rc = rw_metric_series(o->f.up_req, v);
-            if (rc >= 0)
-                rc = rw_metric_series(o->f.up_resp, v);
-            for (uint32_t k = 0; rc >= 0 && k < PX_OPS_NERR; k++)
-                rc = rw_metric_series(
-                    o->f.up_err, (const char *const[]){u->name, u->servers[si].name, err_kinds[k]});
-        }
-    }
-    return rc < 0 ? rc : 0;
-}
-
-static int layout(struct px_ops *o)
-{
-    const struct rw_cfg *cfg = o->cfg;
-    o->route_base = calloc(cfg->nlisteners ? cfg->nlisteners : 1, sizeof(uint32_t));
-    o->srv_base = calloc(cfg->nupstreams ? cfg->nupstreams : 1, sizeof(uint32_t));
-    if (!o->route_base || !o->srv_base)
-        return -ENOMEM;
-    for (uint32_t li = 0; li < cfg->nlisteners; li++) {
-        o->route_base[li] = o->nroute_slots;
-        o->nroute_slots += cfg->listeners[li].nroutes + 1;
-    }
-    for (uint32_t ui = 0; ui < cfg->nupstreams; ui++) {
-        o->srv_base[ui] = o->nsrv_series;
-        o->nsrv_series += cfg->upstreams[ui].nservers;
-    }
+    (void)per;
+    int rc = rw_metric_series(m, v);
+    if (rc < 0)
+        return rc;
+    *idx = (uint32_t)rc;
     return 0;
+}
+
+static int lis_series(struct px_ops *o, const struct rw_cfg_listener *l, uint32_t *idx)
+{
+    const char *v[1] = {l->name};
+    uint32_t a, b;
+    int rc = series_group(o->f.rx, v, 1, idx);
+    struct rw_metric *same[] = {o->f.tx, o->f.conn_act, o->f.conn_tot};
+    for (size_t i = 0; rc == 0 && i < sizeof(same) / sizeof(same[0]); i++)
+        if ((rc = series_group(same[i], v, 1, &a)) == 0 && a != *idx)
+            rc = -EPROTO;
+    for (uint32_t k = 0; rc == 0 && k < 3; k++)
+        if ((rc = series_group(o->f.tls_hs, (const char *const[]){l->name, tls_results[k]}, 3,
+                               &b)) == 0 &&
+            b != *idx * 3 + k)
+            rc = -EPROTO;
+    return rc;
+}
+
+static int route_series(struct px_ops *o, const struct rw_cfg_listener *l, uint32_t ri,
+                        uint32_t *idx)
+{
+    char route[160];
+    if (ri < l->nroutes)
+        snprintf(route, sizeof(route), "%s/%u", l->name, ri);
+    else
+        snprintf(route, sizeof(route), "%s/none", l->name);
+    uint32_t a;
+    int rc = series_group(o->f.dur, (const char *const[]){l->name, route}, 1, idx);
+    for (uint32_t k = 0; rc == 0 && k < 5; k++)
+        if ((rc = series_group(o->f.req, (const char *const[]){l->name, route, class_names[k]}, 5,
+                               &a)) == 0 &&
+            a != *idx * 5 + k)
+            rc = -EPROTO;
+    return rc;
+}
+
+void px_ops_gen_free(struct px_gen *g)
+{
+    struct px_gen_ops *go = g->ops;
+    if (!go)
+        return;
+    free(go->lis);
+    free(go->route_base);
+    free(go->route);
+    free(go);
+    g->ops = NULL;
+}
+
+int px__ops_gen_series(struct px_ops *o, struct px_gen *g)
+{
+    const struct rw_cfg *cfg = g->cfg;
+    struct px_gen_ops *go = calloc(1, sizeof(*go));
+    if (!go)
+        return -ENOMEM;
+    g->ops = go;
+    uint32_t nroute = 0;
+    for (uint32_t li = 0; li < cfg->nlisteners; li++)
+        nroute += cfg->listeners[li].nroutes + 1;
+    go->nlis = cfg->nlisteners;
+    go->nroute = nroute;
+    go->lis = calloc(cfg->nlisteners + 1, sizeof(uint32_t));
+    go->route_base = calloc(cfg->nlisteners + 1, sizeof(uint32_t));
+    go->route = calloc(nroute + 1, sizeof(uint32_t));
+    if (!go->lis || !go->route_base || !go->route)
+        return -ENOMEM;
+    int rc = 0;
+    for (uint32_t li = 0, r = 0; rc == 0 && li < cfg->nlisteners; li++) {
+        const struct rw_cfg_listener *l = &cfg->listeners[li];
+        rc = lis_series(o, l, &go->lis[li]);
+        go->route_base[li] = r;
+        for (uint32_t ri = 0; rc == 0 && ri <= l->nroutes; ri++)
+            rc = route_series(o, l, ri, &go->route[r++]);
+    }
+    return rc;
+}
+
+int px_ops_gen_series(struct rw_proxy *p, struct px_gen *g)
+{
+    struct px_ops *o = px__ops_of(p);
+    return o ? px__ops_gen_series(o, g) : 0;
+}
+
+static int server_series(struct px_ops *o, const char *ups, const char *srv, uint32_t *idx)
+{
+    const char *v[2] = {ups, srv};
+    uint32_t a;
+    int rc = series_group(o->f.up_req, v, 1, idx);
+    if (rc == 0 && (rc = series_group(o->f.up_resp, v, 1, &a)) == 0 && a != *idx)
+        rc = -EPROTO;
+    for (uint32_t k = 0; rc == 0 && k < PX_OPS_NERR; k++)
+        if ((rc = series_group(o->f.up_err, (const char *const[]){ups, srv, err_kinds[k]},
+                               PX_OPS_NERR, &a)) == 0 &&
+            a != *idx * PX_OPS_NERR + k)
+            rc = -EPROTO;
+    return rc;
+}
+
+int px__ops_ups_series(struct px_ops *o, struct px_ups *pu)
+{
+    const struct rw_backend_set *set = rw_pool_set(pu->pool);
+    uint32_t n = pu->pool->nbackends;
+    struct px_srv_series *ss = calloc(1, sizeof(*ss) + (n + 1) * sizeof(uint32_t));
+    if (!ss)
+        return -ENOMEM;
+    ss->n = n;
+    int rc = rw_metric_series(o->f.up_retry, (const char *const[]){pu->cfg->name});
+    if (rc >= 0)
+        pu->retry_series = (uint32_t)rc;
+    for (uint32_t i = 0; rc >= 0 && i < set->n; i++)
+        if (set->b[i]->id < n)
+            rc = server_series(o, pu->cfg->name, set->b[i]->name ? set->b[i]->name : "",
+                               &ss->idx[set->b[i]->id]);
+    if (rc < 0) {
+        free(ss);
+        return rc;
+    }
+    free(pu->series);
+    pu->series = ss;
+    return 0;
+}
+
+int px_ops_ups_series(struct rw_proxy *p, struct px_ups *pu)
+{
+    struct px_ops *o = px__ops_of(p);
+    return o ? px__ops_ups_series(o, pu) : 0;
+}
+
+int px__ops_server_series(struct px_ops *o, struct px_ups *pu, const struct rw_backend *b)
+{
+    const struct px_srv_series *old = pu->series;
+    uint32_t n = b->id + 1 > (old ? old->n : 0) ? b->id + 1 : old->n;
+    struct px_srv_series *ss = calloc(1, sizeof(*ss) + (n + 1) * sizeof(uint32_t));
+    if (!ss)
+        return -ENOMEM;
+    ss->n = n;
+    if (old)
+        memcpy(ss->idx, old->idx, old->n * sizeof(uint32_t));
+    int rc = server_series(o, pu->cfg->name, b->name ? b->name : "", &ss->idx[b->id]);
+    if (rc < 0) {
+        free(ss);
+        return rc;
+    }
+    rw_rcu_store((void **)&pu->series, ss);
+    rw_rcu_synchronize(); /* workers read the old array without a reference */
+    free((void *)old);
+    return 0;
+}
+
+static bool has_idx(const uint32_t *a, uint32_t n, uint32_t v)
+{
+    for (uint32_t i = 0; i < n; i++)
+        if (a[i] == v)
+            return true;
+    return false;
+}
+
+void px__ops_hide_gone(struct px_ops *o, const struct px_gen *old, const struct px_gen *g)
+{
+    const struct px_gen_ops *a = old ? old->ops : NULL, *b = g->ops;
+    if (!a || !b)
+        return;
+    for (uint32_t i = 0; i < a->nroute; i++) {
+        if (has_idx(b->route, b->nroute, a->route[i]))
+            continue;
+        rw_metric_series_hide(o->f.dur, a->route[i], true);
+        for (uint32_t k = 0; k < 5; k++)
+            rw_metric_series_hide(o->f.req, a->route[i] * 5 + k, true);
+    }
+    for (uint32_t i = 0; i < a->nlis; i++) {
+        if (has_idx(b->lis, b->nlis, a->lis[i]))
+            continue;
+        struct rw_metric *fams[] = {o->f.rx, o->f.tx, o->f.conn_act, o->f.conn_tot};
+        for (size_t f = 0; f < sizeof(fams) / sizeof(fams[0]); f++)
+            rw_metric_series_hide(fams[f], a->lis[i], true);
+        for (uint32_t k = 0; k < 3; k++)
+            rw_metric_series_hide(o->f.tls_hs, a->lis[i] * 3 + k, true);
+    }
+    /* servers of upstream runtimes that go, unless a runtime of g has them */
+    for (uint32_t i = 0; i < old->cfg->nupstreams; i++) {
+        const struct px_ups *pu = old->ups[i];
+        if (!atomic_load(&pu->retired) || !pu->series)
+            continue;
+        for (uint32_t s = 0; s < pu->series->n; s++) {
+            uint32_t v = pu->series->idx[s];
+            bool kept = false;
+            for (uint32_t j = 0; j < g->cfg->nupstreams && !kept; j++)
+                kept = g->ups[j]->series && has_idx(g->ups[j]->series->idx, g->ups[j]->series->n, v);
+            if (kept)
+                continue;
+            rw_metric_series_hide(o->f.up_req, v, true);
+            rw_metric_series_hide(o->f.up_resp, v, true);
+            for (uint32_t k = 0; k < PX_OPS_NERR; k++)
+                rw_metric_series_hide(o->f.up_err, v * PX_OPS_NERR + k, true);
+        }
+    }
 }
 
 static int collectors(struct px_ops *o)
@@ -248,6 +404,8 @@ static int collectors(struct px_ops *o)
         {RW_METRIC_GAUGE, "ringwall_build_info", "ringwall version", l_version, 1, col_build},
         {RW_METRIC_GAUGE, "ringwall_config_generation", "configuration generation serving", NULL, 0,
          col_generation},
+        {RW_METRIC_COUNTER, "ringwall_config_reloads_total", "configuration reloads by result",
+         l_result, 1, col_reloads},
         {RW_METRIC_COUNTER, "ringwall_access_log_dropped_total",
          "access log lines dropped (full ring or write error)", NULL, 0, col_dropped},
     };
@@ -262,9 +420,7 @@ static int collectors(struct px_ops *o)
 
 int px__ops_metrics_build(struct px_ops *o)
 {
-    int err = layout(o);
-    if (err < 0)
-        return err;
+    int err = 0;
     o->metrics = rw_metrics_new(o->p->nworkers, &err);
     if (!o->metrics)
         return err;
@@ -294,13 +450,23 @@ int px__ops_metrics_build(struct px_ops *o)
                     l_lis_result, 2, &err);
     if (err < 0)
         return err;
-    if ((err = series_routes(o)) < 0 || (err = series_servers(o)) < 0 || (err = collectors(o)) < 0)
+    if ((err = collectors(o)) < 0)
         return err;
+    /* series of the running generation (later ones add theirs when they are built) */
+    const struct px_gen *g = o->p->gen;
+    if ((err = px__ops_gen_series(o, (struct px_gen *)g)) < 0)
+        return err;
+    for (uint32_t i = 0; i < g->cfg->nupstreams; i++)
+        if ((err = px__ops_ups_series(o, g->ups[i])) < 0)
+            return err;
     return rw_metrics_seal(o->metrics);
 }
 
 int px__ops_metrics_text(void *arg, char **out, size_t *len)
 {
     struct px_ops *o = arg;
-    return rw_metrics_render(o->metrics, out, len);
+    pthread_mutex_lock(&o->writer); /* collectors walk the current generation */
+    int rc = rw_metrics_render(o->metrics, out, len);
+    pthread_mutex_unlock(&o->writer);
+    return rc;
 }

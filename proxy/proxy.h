@@ -4,13 +4,15 @@
 #define RW_PROXY_PROXY_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct rw_cfg;
 struct rw_io_ops;
 struct rw_proxy;
 
-/* Build the proxy from a validated config (borrowed; it must outlive the proxy):
+/* Build the proxy from a validated config (borrowed; it must outlive the proxy;
+ * configs of later reloads belong to the proxy):
  * creates the upstream pools and binds every listener once per worker
  * (SO_REUSEPORT), so that address errors surface before any thread starts.
  * nworkers must be >= 1. NULL and *err = -errno; the cause is logged.
@@ -35,10 +37,16 @@ void rw_proxy_tick(struct rw_proxy *p);
  * file. A no-op without an access log. Async-signal-safe; any thread. */
 void rw_proxy_reopen_logs(struct rw_proxy *p);
 
-/* Re-read every TLS listener's certificate files now (SIGHUP) and publish new
- * contexts; a file that fails keeps the old context serving (logged with the file
- * and reason). Returns how many were replaced. Main thread. */
-int rw_proxy_reload_certs(struct rw_proxy *p);
+/* Reload the configuration from path (NULL: the file the running one came from):
+ * parsed and validated whole, then published as a new generation; requests in
+ * flight finish on theirs, connections stay open. On success 0 and msg says what
+ * needs a restart (or ""); on failure -errno, msg has every error (one per line,
+ * with JSON paths) and the running generation keeps serving. Any thread but a
+ * worker's; serialised with admin commands. */
+int rw_proxy_reload(struct rw_proxy *p, const char *path, char *msg, size_t cap);
+
+/* The generation serving new requests (1, 2, ...). Any thread. */
+uint64_t rw_proxy_generation(struct rw_proxy *p);
 
 /* True once every worker has exited (after rw_proxy_stop). Any thread. */
 bool rw_proxy_done(struct rw_proxy *p);

@@ -20,6 +20,10 @@ struct px_worker;
 struct px_conn;
 struct px_up;
 struct px_tls;
+struct px_ups;
+struct px_gen;
+struct px_gen_ops;
+struct px_cfgref;
 
 /* What the request says about its server, read while its head is still parsed. */
 struct px_pick {
@@ -72,8 +76,8 @@ struct px_up {
     struct px_conn *c;     /* borrowed: client being served, NULL when idle */
     struct px_up *next;    /* idle pool list */
     struct px_up **pprev;
+    struct px_ups *pu;     /* counted: the upstream it connects to */
     int fd;
-    uint16_t ups;     /* upstream index */
     uint8_t state;    /* enum px_up_state */
     uint8_t inflight; /* ops in flight */
     bool rd_armed;
@@ -139,7 +143,10 @@ struct px_xchg {
 /* A client connection and its current exchange. */
 struct px_conn {
     struct px_worker *w; /* borrowed */
-    const struct rw_cfg_listener *lis; /* borrowed: config */
+    struct px_gen *gen;  /* held (px_gen_hold) while an exchange runs, else NULL */
+    const struct rw_cfg_listener *lis; /* borrowed from gen: valid while gen is held */
+    uint32_t slot;       /* listener slot it was accepted on */
+    uint32_t lis_m;      /* metrics: its listener's series (stable across reloads) */
     int fd;
     uint8_t state;    /* enum px_conn_state */
     uint8_t inflight; /* ops in flight */
@@ -186,35 +193,103 @@ struct px_conn {
 };
 
 /* Per upstream, per worker: idle connections to each server, the wait queue, and
- * the retry budget. */
+ * the retry budget. Lives in its px_ups; only that worker touches it. */
 struct px_upstream_w {
-    struct rw_pool *pool;        /* borrowed: proxy */
-    const struct rw_cfg_upstream *cfg; /* borrowed */
+    struct px_ups *pu;           /* borrowed: the upstream it belongs to */
     struct px_up **idle;         /* owned: per server id, list head */
     uint32_t *nidle;             /* owned: per server id */
     uint32_t nslots;             /* entries in idle/nidle (and sessions) */
     struct rw_tls_session **sessions; /* owned: per server, the last TLS session (TLS upstreams) */
     struct px_conn *q_head;      /* requests waiting for a server with room */
     struct px_conn *q_tail;
+    struct px_upstream_w *q_next; /* worker's list of upstreams with waiting requests */
+    bool q_listed;
     uint32_t active;             /* requests in progress */
     uint32_t retrying;           /* of those, on a retry */
 };
 
-/* Per upstream, shared by the workers. */
+/* A sticky session table shared by the generations of one upstream. */
+struct px_table_ref {
+    _Atomic uint32_t refs;
+    struct rw_sticky_table *t; /* owned */
+};
+
+/* Metrics series of an upstream's servers, by server id (ops.c; RCU-published so
+ * that servers added at run time get theirs). */
+struct px_srv_series {
+    uint32_t n;
+    uint32_t idx[]; /* per server id: index in the per-server families */
+};
+
+/* An upstream's runtime, shared by the workers and by every generation whose config
+ * describes it alike (same name and JSON): its server pool, sessions, connections.
+ * Counted: generations and open upstream connections hold references; the last one
+ * hands it to the main thread (px_reap) to be freed. */
 struct px_ups {
+    _Atomic uint32_t refs;
+    uint32_t id;                    /* health index and slot id, unique among live ones */
+    struct px_cfgref *cref;         /* counted: the config `cfg` points into */
+    const struct rw_cfg_upstream *cfg; /* borrowed from cref */
     struct rw_pool *pool;           /* owned */
     struct rw_sticky_key *key;      /* owned (or borrowed: rw_proxy.sticky_key): cookie mode */
     bool key_borrowed;
-    struct rw_sticky_table *table;  /* owned: learn / ip modes */
+    bool health;                    /* registered with the health thread */
+    bool changed;                   /* its servers were changed at run time (admin) */
+    _Atomic bool retired;           /* not in the current generation: connections close */
+    struct px_table_ref *table;     /* counted: learn / ip modes */
     struct rw_tls_client_ctx *tls;  /* owned: TLS to the servers, or NULL */
+    struct px_srv_series *series;   /* owned, RCU-published (ops.c) */
+    uint32_t retry_series;          /* ops.c */
     _Atomic uint32_t queued;        /* requests waiting, all workers */
+    struct px_upstream_w *w;        /* owned: one per worker */
+    struct px_ups *next;            /* retired list */
+};
+
+/* A config shared by a generation and the upstreams built from it. */
+struct px_cfgref {
+    _Atomic uint32_t refs;
+    bool owned; /* generation 1's config belongs to the caller of rw_proxy_new */
+    struct rw_cfg *cfg;
+};
+
+/* Per worker, in a generation: requests of that worker using it (plain counter). */
+struct px_gen_w {
+    _Alignas(64) uint32_t n;
+};
+
+/* A configuration generation: everything the config file describes, immutable once
+ * published. Workers take the current one per request (px_gen_hold); the old one is
+ * freed after the last request on it ends (DESIGN.md "generation"). */
+struct px_gen {
+    _Atomic uint32_t refs;         /* main (while current) + one per worker using it */
+    uint64_t id;                   /* 1, 2, ... */
+    struct px_cfgref *cref;        /* counted */
+    const struct rw_cfg *cfg;      /* borrowed from cref */
+    struct px_ups **ups;           /* counted: per cfg upstream */
+    struct rw_tls_ctx **tls_ctx;   /* owned refs, RCU-published: per cfg listener, or NULL */
+    uint32_t nslots;               /* listener slots known when it was built */
+    int32_t *slot_lis;             /* per slot: cfg listener index, -1: not in this gen */
+    struct px_gen_ops *ops;        /* owned by ops.c: metrics series of its routes */
+    struct px_gen_w *w;            /* per worker */
+    struct px_gen *next;           /* retired list */
+};
+
+/* A listening address, kept across generations while some generation has it. */
+#define PX_MAX_SLOTS 1024
+struct px_slot {
+    struct sockaddr_storage addr;
+    socklen_t addrlen;
+    char name[128];        /* for messages: the listener's name when it was opened */
+    _Atomic int *fd;       /* per worker: opened by the main thread, taken by the worker */
 };
 
 struct px_listener_w {
     struct px_worker *w;
-    const struct rw_cfg_listener *cfg; /* borrowed */
+    const struct px_slot *slot; /* borrowed */
+    uint32_t slot_id;
     int fd;
     bool armed;
+    bool want;     /* the current generation has this listener */
     struct rw_op op;
     struct rw_timer retry; /* re-arm accept after EMFILE etc. */
 };
@@ -225,14 +300,15 @@ struct px_worker {
     /* start-up, read-only after */
     uint32_t id;
     struct rw_proxy *px;        /* borrowed */
-    const struct rw_cfg *cfg;   /* borrowed */
+    const struct rw_cfg *cfg0;  /* borrowed: start-up config (settings a reload keeps) */
     pthread_t thread;
     char name[16];
     /* owning worker only */
     struct rw_loop *loop;       /* owned */
-    struct px_listener_w *lis;  /* owned: one per listener */
-    uint32_t nlis;
-    struct px_upstream_w *ups;  /* owned: one per upstream */
+    struct px_gen *gen;         /* counted: the generation new requests use */
+    struct px_listener_w **lis; /* owned: per listener slot (PX_MAX_SLOTS), or NULL */
+    uint32_t nlis;              /* slots seen */
+    struct px_upstream_w *qlist; /* upstreams with waiting requests */
     uint32_t nconns;
     uint32_t nups;               /* upstream connections open */
     struct px_conn *conns;       /* every client connection */
@@ -263,18 +339,56 @@ struct px_worker {
 };
 
 struct rw_proxy {
-    const struct rw_cfg *cfg;      /* borrowed */
+    const struct rw_cfg *cfg;      /* borrowed: start-up config (settings a reload keeps) */
     const struct rw_io_ops *io;    /* borrowed */
     uint32_t nworkers;
     struct px_worker *workers;     /* owned */
-    struct px_ups *ups;            /* owned: one per upstream */
+    struct px_gen *gen;            /* counted (one ref), RCU-published: the current one */
+    _Atomic uint64_t gen_id;
+    struct px_gen *_Atomic retired_gens; /* unreferenced, freed by px_reap (main) */
+    struct px_ups *_Atomic retired_ups;
+    struct px_slot *slots[PX_MAX_SLOTS]; /* owned */
+    _Atomic uint32_t nslots;
+    uint64_t ups_ids[4096 / 64];   /* px_ups ids in use */
     struct rw_sticky_key *sticky_key; /* owned: random process key, when no key_file */
     struct rw_health *health;      /* owned: health-check thread and outlier detection */
     struct rw_tls_keys *tls_keys;  /* owned: session ticket keys, shared by every listener */
-    struct rw_tls_ctx **tls_ctx;   /* owned: per listener, NULL for plain ones */
     _Atomic uint32_t nconns;       /* all workers (max_connections) */
     _Atomic uint32_t drain_ms;
+    _Atomic uint64_t reloads_ok;   /* reload outcomes */
+    _Atomic uint64_t reloads_failed;
 };
+
+/* gen.c: generations (main / admin threads build and publish; workers hold) */
+struct px_gen *px_gen_build(struct rw_proxy *p, struct px_cfgref *cr, char *err, size_t errcap);
+void px_gen_publish(struct rw_proxy *p, struct px_gen *g);
+void px_gen_unref(struct rw_proxy *p, struct px_gen *g);
+void px_ups_unref(struct rw_proxy *p, struct px_ups *pu);
+void px_reap(struct rw_proxy *p);
+int px_reload_locked(struct rw_proxy *p, const char *path, char *msg, size_t cap);
+void px_gen_free_all(struct rw_proxy *p);
+struct px_cfgref *px_cfgref_new(struct rw_cfg *cfg, bool owned);
+void px_cfgref_unref(struct px_cfgref *cr);
+
+/* The worker's current generation takes one more request of c (worker thread). */
+static inline void px_gen_hold(struct px_conn *c, struct px_gen *g)
+{
+    c->gen = g;
+    g->w[c->w->id].n++;
+}
+void px_gen_drop(struct px_conn *c);
+
+/* Upstream runtime of c's route (c holds its generation). */
+static inline struct px_ups *px_c_ups(const struct px_conn *c)
+{
+    return c->gen->ups[c->route->upstream->index];
+}
+
+/* Config for c: its request's generation, else the worker's current one. */
+static inline const struct rw_cfg *px_c_cfg(const struct px_conn *c)
+{
+    return c->gen ? c->gen->cfg : c->w->gen->cfg;
+}
 
 /* worker.c */
 struct px_xchg *px_xchg_get(struct px_worker *w);
@@ -291,6 +405,7 @@ const char *px_date(struct px_worker *w);
 
 /* client.c */
 void px_conn_accepted(struct px_worker *w, const struct px_listener_w *l, int fd);
+bool px_conn_take_gen(struct px_conn *c);
 void px_conn_arm_read(struct px_conn *c);
 void px_conn_recv(struct px_conn *c);
 void px_conn_on_eof(struct px_conn *c);
@@ -320,14 +435,21 @@ int px_ops_start(struct rw_proxy *p);
 void px_ops_stop(struct rw_proxy *p);
 void px_ops_request_begin(struct px_conn *c, const struct rw_h1_req *req); /* req NULL: bad */
 void px_ops_request_end(struct px_conn *c);
-void px_ops_conn(struct px_worker *w, int delta);
+void px_ops_conn_open(struct px_conn *c);
 void px_ops_tls_handshake(struct px_conn *c, int result); /* 0 full, 1 resumed, 2 failed */
+/* Metrics series of a new generation's listeners and routes (g->ops) and of a new
+ * upstream's servers (pu->series); 0 or -errno. Main / admin thread, writer lock. */
+int px_ops_gen_series(struct rw_proxy *p, struct px_gen *g);
+void px_ops_gen_free(struct px_gen *g);
+int px_ops_ups_series(struct rw_proxy *p, struct px_ups *pu);
+/* g was published (config JSON for "config", reload counters). */
+void px_ops_published(struct rw_proxy *p, struct px_gen *g, const char *path);
+void px_ops_hide_gone(struct rw_proxy *p, const struct px_gen *old, const struct px_gen *g);
 
 /* tls.c: HTTPS listeners */
 struct rw_tls_ctx;
 int px_tls_accept(struct px_conn *c, struct rw_tls_ctx *ctx);
 int px_tls_ctx_build(struct rw_proxy *p, const struct rw_cfg_listener *l, struct rw_tls_ctx **out);
-struct rw_tls_ctx *px_tls_ctx_current(struct rw_proxy *p, const struct rw_cfg_listener *l);
 int px_tls_reload(struct rw_proxy *p, bool all);
 void px_tls_free(struct px_conn *c);
 void px_tls_send(struct px_conn *c, const struct iovec *iov, int n);
@@ -369,6 +491,7 @@ void px_up_got_head(struct px_up *u);
 void px_up_release(struct px_up *u, bool reusable);
 void px_up_abort(struct px_up *u);
 void px_up_stop_worker(struct px_worker *w);
+void px_up_close_idle(struct px_worker *w, struct px_ups *pu);
 void px_up_tls_run(struct px_worker *w);
 
 /* balance.c */
@@ -381,7 +504,7 @@ void px_report(struct px_conn *c, int outcome, int status);
 size_t px_sticky_response(struct px_conn *c, const struct rw_h1_resp *resp, char *buf, size_t cap);
 bool px_queue_wait(struct px_conn *c);
 void px_queue_leave(struct px_conn *c);
-void px_queue_kick(struct px_worker *w, uint32_t ui);
+void px_queue_kick(struct px_worker *w, struct px_upstream_w *uw);
 bool px_may_retry(struct px_conn *c, uint32_t why, bool request_sent);
 bool px_replayable(const struct px_conn *c);
 void px_balance_begin(struct px_conn *c);

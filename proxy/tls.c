@@ -304,24 +304,18 @@ int px_tls_ctx_build(struct rw_proxy *p, const struct rw_cfg_listener *l, struct
     return rc;
 }
 
-/* The listener's current context (read at accept; a reload publishes a new one and
- * the connection keeps a reference to the one it started with). Worker threads. */
-struct rw_tls_ctx *px_tls_ctx_current(struct rw_proxy *p, const struct rw_cfg_listener *l)
-{
-    uint32_t i = (uint32_t)(l - p->cfg->listeners);
-    return rw_rcu_load((void *const *)&p->tls_ctx[i]);
-}
-
-/* Rebuild the contexts whose files changed on disk (or all of them when `all`):
- * new handshakes use the new certificates at once, established connections keep
- * theirs, and a certificate that fails to load leaves the old one serving. Main
- * thread (not an RCU reader). Returns the number of contexts replaced. */
+/* Rebuild the current generation's contexts whose files changed on disk (or all of
+ * them when `all`): new handshakes use the new certificates at once, established
+ * connections keep theirs, and a certificate that fails to load leaves the old one
+ * serving. Main thread (not an RCU reader), writer lock. Returns the number of
+ * contexts replaced. */
 int px_tls_reload(struct rw_proxy *p, bool all)
 {
     int n = 0;
-    for (uint32_t i = 0; p->tls_ctx && i < p->cfg->nlisteners; i++) {
-        const struct rw_cfg_listener *l = &p->cfg->listeners[i];
-        struct rw_tls_ctx *old = p->tls_ctx[i];
+    struct px_gen *g = p->gen;
+    for (uint32_t i = 0; g && i < g->cfg->nlisteners; i++) {
+        const struct rw_cfg_listener *l = &g->cfg->listeners[i];
+        struct rw_tls_ctx *old = g->tls_ctx[i];
         if (!old || (!all && !rw_tls_ctx_stale(old)))
             continue;
         struct rw_tls_ctx *fresh = NULL;
@@ -330,7 +324,7 @@ int px_tls_reload(struct rw_proxy *p, bool all)
                    l->name);
             continue;
         }
-        rw_rcu_store((void **)&p->tls_ctx[i], fresh);
+        rw_rcu_store((void **)&g->tls_ctx[i], fresh);
         rw_rcu_synchronize(); /* no worker still reads `old` without holding a reference */
         rw_tls_ctx_unref(old);
         rw_log(RW_LOG_INFO, "listener %s: certificates reloaded", l->name);

@@ -22,7 +22,7 @@ static void u_tls_keep_session(struct px_up *u);
 
 static const struct rw_cfg_upstream *u_cfg(const struct px_up *u)
 {
-    return &u->w->cfg->upstreams[u->ups];
+    return u->pu->cfg;
 }
 
 static void u_timer(struct px_up *u, uint32_t ms)
@@ -46,6 +46,36 @@ static void u_deadline(struct px_up *u)
         rw_timer_cancel(&u->timer);
 }
 
+/* Room for n servers in this worker's idle lists (servers added at run time). The
+ * list heads move: their first entries' back links follow. Worker thread. */
+static void u_grow(struct px_upstream_w *uw, uint32_t n)
+{
+    struct px_up **idle = realloc(uw->idle, n * sizeof(*idle));
+    if (!idle)
+        return;
+    uw->idle = idle;
+    for (uint32_t i = 0; i < n; i++) {
+        if (i >= uw->nslots)
+            idle[i] = NULL;
+        else if (idle[i])
+            idle[i]->pprev = &idle[i];
+    }
+    uint32_t *nidle = realloc(uw->nidle, n * sizeof(*nidle));
+    if (!nidle)
+        return;
+    uw->nidle = nidle;
+    struct rw_tls_session **ss = uw->sessions;
+    if (ss && !(ss = realloc(ss, n * sizeof(*ss))))
+        return;
+    uw->sessions = ss;
+    for (uint32_t i = uw->nslots; i < n; i++) {
+        nidle[i] = 0;
+        if (ss)
+            ss[i] = NULL;
+    }
+    uw->nslots = n;
+}
+
 static void idle_unlink(struct px_up *u)
 {
     if (!u->pprev)
@@ -55,7 +85,7 @@ static void idle_unlink(struct px_up *u)
         u->next->pprev = u->pprev;
     u->next = NULL;
     u->pprev = NULL;
-    u->w->ups[u->ups].nidle[u->be->id]--;
+    u->pu->w[u->w->id].nidle[u->be->id]--;
 }
 
 static void u_free(struct px_up *u)
@@ -70,6 +100,8 @@ static void u_free(struct px_up *u)
             }
     rw_tls_conn_free(u->tls);
     u->tls = NULL;
+    px_ups_unref(u->w->px, u->pu);
+    u->pu = NULL;
     u->next = u->w->grave_u; /* callers up the stack may still look at u */
     u->w->grave_u = u;
 }
@@ -152,7 +184,8 @@ static struct px_up *u_new(struct px_worker *w, struct px_conn *c, struct rw_bac
         return NULL;
     u->w = w;
     u->be = be;
-    u->ups = (uint16_t)c->route->upstream->index;
+    u->pu = px_c_ups(c);
+    atomic_fetch_add(&u->pu->refs, 1); /* the connection may outlive the generation */
     u->fd = -1;
     u->rd.owner = u->wr.owner = u->cl.owner = u;
     u->rd.cb = u_on_read;
@@ -227,7 +260,7 @@ void px_up_start(struct px_conn *c)
 /* Continue on server be (reserved for c): a pooled connection, or a new one. */
 void px_up_start_on(struct px_conn *c, struct rw_backend *be)
 {
-    struct px_upstream_w *uw = &c->w->ups[c->route->upstream->index];
+    struct px_upstream_w *uw = &px_c_ups(c)->w[c->w->id];
     c->be = be;
     c->tries++;
     struct px_up *u = NULL;
@@ -271,7 +304,7 @@ static void u_tls_keep_session(struct px_up *u)
     if (!u->tls || !rw_tls_conn_ready(u->tls))
         return;
     struct rw_tls_session *s = rw_tls_conn_take_session(u->tls);
-    struct px_upstream_w *uw = &u->w->ups[u->ups];
+    struct px_upstream_w *uw = &u->pu->w[u->w->id];
     if (!s)
         return;
     if (!uw->sessions || u->be->id >= uw->nslots) {
@@ -294,10 +327,10 @@ static void u_tls_start(struct px_up *u)
 {
     const struct rw_cfg_upstream *cfg = u_cfg(u);
     int err = 0;
-    struct px_upstream_w *uw = &u->w->ups[u->ups];
+    struct px_upstream_w *uw = &u->pu->w[u->w->id];
     const struct rw_tls_session *resume =
         uw->sessions && u->be->id < uw->nslots ? uw->sessions[u->be->id] : NULL;
-    u->tls = rw_tls_conn_client(u->w->px->ups[u->ups].tls, cfg->tls.sni, resume, &err);
+    u->tls = rw_tls_conn_client(u->pu->tls, cfg->tls.sni, resume, &err);
     if (!u->tls) {
         u_connect_failed(u->c, u, err ? err : -ENOMEM);
         return;
@@ -426,7 +459,7 @@ static void u_on_connect(struct rw_op *op, const struct rw_cqe *cqe)
         u_connect_failed(c, u, cqe->res);
         return;
     }
-    if (u->w->px->ups[u->ups].tls) {
+    if (u->pu->tls) {
         u_tls_start(u); /* CONNECTING until the handshake is done */
         return;
     }
@@ -610,9 +643,11 @@ void px_up_release(struct px_up *u, bool reusable)
 {
     u_tls_keep_session(u);
     struct px_worker *w = u->w;
-    struct px_upstream_w *uw = &w->ups[u->ups];
+    struct px_upstream_w *uw = &u->pu->w[w->id];
     const struct rw_cfg_upstream *cfg = u_cfg(u);
-    if (!reusable || w->stopping || u->be->id >= uw->nslots ||
+    if (u->be->id >= uw->nslots)
+        u_grow(uw, u->be->id + 1);
+    if (!reusable || w->stopping || u->be->id >= uw->nslots || atomic_load(&u->pu->retired) ||
         uw->nidle[u->be->id] >= cfg->keepalive_max_idle || u->rd_armed || u->wr_busy) {
         u_close(u);
         return;
@@ -631,12 +666,18 @@ void px_up_release(struct px_up *u, bool reusable)
     px_up_arm_read(u); /* notices the server closing it while it waits */
 }
 
+/* Close this worker's pooled connections to upstream pu. */
+void px_up_close_idle(struct px_worker *w, struct px_ups *pu)
+{
+    struct px_upstream_w *uw = &pu->w[w->id];
+    for (uint32_t j = 0; j < uw->nslots; j++)
+        while (uw->idle[j])
+            u_close(uw->idle[j]);
+}
+
 void px_up_stop_worker(struct px_worker *w)
 {
-    for (uint32_t i = 0; i < w->cfg->nupstreams; i++) {
-        struct px_upstream_w *uw = &w->ups[i];
-        for (uint32_t j = 0; j < uw->nslots; j++)
-            while (uw->idle[j])
-                u_close(uw->idle[j]);
-    }
+    const struct px_gen *g = w->gen;
+    for (uint32_t i = 0; g && i < g->cfg->nupstreams; i++)
+        px_up_close_idle(w, g->ups[i]);
 }

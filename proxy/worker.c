@@ -23,7 +23,6 @@
 #include "proxy/ops.h"
 #include "proxy/px.h"
 
-#define PX_LISTEN_BACKLOG 4096
 #define PX_HBUF_KEEP 64 /* free head buffers kept per worker */
 #define PX_RE_MATCH_LIMIT 100000
 #define PX_RE_DEPTH_LIMIT 1000
@@ -188,44 +187,19 @@ const char *px_date(struct px_worker *w)
     return w->date;
 }
 
-/* ---- listeners ---- */
-
-static int listener_open(const struct rw_cfg_listener *l, int *err)
-{
-    int fd = socket(l->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
-        *err = -errno;
-        return -1;
-    }
-    int one = 1;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0)
-        goto fail;
-    if (l->addr.ss_family == AF_INET6)
-        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    if (bind(fd, (const struct sockaddr *)&l->addr, l->addrlen) < 0)
-        goto fail;
-    if (listen(fd, PX_LISTEN_BACKLOG) < 0)
-        goto fail;
-    return fd;
-fail:
-    *err = -errno;
-    close(fd);
-    return -1;
-}
+/* ---- listeners (one per slot; the current generation says which are wanted) ---- */
 
 static void on_accept(struct rw_op *op, const struct rw_cqe *cqe);
 
 static void listener_arm(struct px_listener_w *l)
 {
-    if (l->armed || l->w->stopping || l->fd < 0)
+    if (l->armed || !l->want || l->w->stopping || l->fd < 0)
         return;
     l->op.cb = on_accept;
     l->op.owner = l;
     int rc = rw_io_accept(l->w->loop, &l->op, l->fd);
     if (rc < 0) {
-        rw_log(RW_LOG_ERR, "listener %s: accept: %s", l->cfg->name, rw_strerror(rc));
+        rw_log(RW_LOG_ERR, "listener %s: accept: %s", l->slot->name, rw_strerror(rc));
         rw_timer_arm(rw_loop_wheel(l->w->loop), &l->retry, rw_loop_now(l->w->loop) + 100);
         return;
     }
@@ -239,6 +213,7 @@ static void listener_retry(struct rw_timer *t)
 
 static void listener_close(struct px_listener_w *l)
 {
+    l->want = false;
     rw_timer_cancel(&l->retry);
     if (l->armed) {
         rw_io_cancel(l->w->loop, &l->op);
@@ -257,13 +232,13 @@ static void on_accept(struct rw_op *op, const struct rw_cqe *cqe)
     if (!(cqe->flags & RW_CQE_MORE))
         l->armed = false;
     if (cqe->res >= 0) {
-        if (w->stopping)
+        if (w->stopping || !l->want)
             close(cqe->res);
         else
             px_conn_accepted(w, l, cqe->res);
     } else if (cqe->res != -ECANCELED && cqe->res != -EAGAIN && cqe->res != -ECONNABORTED) {
-        rw_log(RW_LOG_WARN, "listener %s: accept: %s", l->cfg->name, rw_strerror(cqe->res));
-        if (!l->armed && !w->stopping) {
+        rw_log(RW_LOG_WARN, "listener %s: accept: %s", l->slot->name, rw_strerror(cqe->res));
+        if (!l->armed && !w->stopping && l->want) {
             /* out of fds or memory: shed new connections for a moment */
             rw_timer_arm(rw_loop_wheel(w->loop), &l->retry, rw_loop_now(w->loop) + 100);
             return;
@@ -271,10 +246,71 @@ static void on_accept(struct rw_op *op, const struct rw_cqe *cqe)
     }
     if (l->armed)
         return;
-    if (w->stopping)
+    if (w->stopping || !l->want)
         listener_close(l);
     else
         listener_arm(l);
+}
+
+/* Slot s should (want) or should not accept on this worker. */
+static void listener_sync(struct px_worker *w, uint32_t s, bool want)
+{
+    struct px_listener_w *l = w->lis[s];
+    struct px_slot *slot = w->px->slots[s];
+    if (!want) {
+        if (l && l->want)
+            listener_close(l);
+        return;
+    }
+    int fd = atomic_exchange(&slot->fd[w->id], -1); /* a socket the main thread opened */
+    if (!l) {
+        l = calloc(1, sizeof(*l));
+        if (!l) {
+            if (fd >= 0)
+                close(fd);
+            rw_log(RW_LOG_ERR, "listener %s: out of memory", slot->name);
+            return;
+        }
+        l->w = w;
+        l->slot = slot;
+        l->slot_id = s;
+        l->fd = -1;
+        rw_timer_init(&l->retry, listener_retry, l);
+        w->lis[s] = l;
+    }
+    if (l->fd >= 0 && fd >= 0) {
+        close(fd); /* re-added before the old socket closed: keep that one */
+        fd = -1;
+    }
+    if (l->fd < 0)
+        l->fd = fd;
+    l->want = true;
+    listener_arm(l);
+}
+
+/* The current generation changed: take it for new requests, open and close listeners,
+ * let go of pooled connections to upstreams it no longer has. Worker thread. */
+static void worker_sync(struct px_worker *w)
+{
+    struct rw_proxy *p = w->px;
+    struct px_gen *g = rw_rcu_load((void *const *)&p->gen);
+    if (!g || g == w->gen)
+        return;
+    atomic_fetch_add(&g->refs, 1); /* safe: QSBR keeps g until this loop turn ends */
+    struct px_gen *old = w->gen;
+    w->gen = g;
+    uint32_t n = g->nslots;
+    for (uint32_t s = 0; s < n || s < w->nlis; s++)
+        listener_sync(w, s, !w->stopping && s < n && g->slot_lis[s] >= 0);
+    if (n > w->nlis)
+        w->nlis = n;
+    if (!old)
+        return;
+    for (uint32_t i = 0; i < old->cfg->nupstreams; i++)
+        if (atomic_load(&old->ups[i]->retired))
+            px_up_close_idle(w, old->ups[i]);
+    if (old->w[w->id].n == 0)
+        px_gen_unref(p, old);
 }
 
 /* ---- worker life ---- */
@@ -288,7 +324,8 @@ static void worker_begin_stop(struct px_worker *w)
         return;
     w->stopping = true;
     for (uint32_t i = 0; i < w->nlis; i++)
-        listener_close(&w->lis[i]);
+        if (w->lis[i])
+            listener_close(w->lis[i]);
     px_up_stop_worker(w);
     px__conns_stop_all(w, false);
     uint32_t drain = atomic_load(&w->px->drain_ms);
@@ -306,6 +343,7 @@ static void worker_stop_timer(struct rw_timer *t)
 static void worker_wake(struct rw_loop *l, void *arg)
 {
     struct px_worker *w = arg;
+    worker_sync(w); /* a reload published a generation */
     if (!atomic_load(&w->stop_req))
         return;
     if (w->stopping && atomic_load(&w->px->drain_ms) == 0)
@@ -315,7 +353,7 @@ static void worker_wake(struct rw_loop *l, void *arg)
 
 static int worker_setup(struct px_worker *w)
 {
-    const struct rw_cfg *cfg = w->cfg;
+    const struct rw_cfg *cfg = w->cfg0;
     struct rw_loop_cfg lc = {.backend = w->px->io->name};
     int err = 0;
     w->loop = rw_loop_new(w->px->io, &lc, &err);
@@ -329,6 +367,7 @@ static int worker_setup(struct px_worker *w)
     w->hbuf_size = cfg->limit_header_block + rw_loop_buf_size(w->loop) + 1024;
     w->hbufs = calloc(PX_HBUF_KEEP, sizeof(char *));
     w->hdrs = calloc(RW_H1_MAX_HEADERS, sizeof(struct rw_hdr));
+    w->lis = calloc(PX_MAX_SLOTS, sizeof(*w->lis));
     w->match_data = pcre2_match_data_create(1, NULL);
     w->match_ctx = pcre2_match_context_create(NULL);
     if (w->match_ctx) {
@@ -336,34 +375,23 @@ static int worker_setup(struct px_worker *w)
         pcre2_set_match_limit(w->match_ctx, PX_RE_MATCH_LIMIT);
         pcre2_set_depth_limit(w->match_ctx, PX_RE_DEPTH_LIMIT);
     }
-    w->ups = calloc(cfg->nupstreams ? cfg->nupstreams : 1, sizeof(*w->ups));
-    if (!w->hbufs || !w->hdrs || !w->match_data || !w->match_ctx || !w->ups)
+    if (!w->hbufs || !w->hdrs || !w->lis || !w->match_data || !w->match_ctx)
         return -ENOMEM;
-    for (uint32_t i = 0; i < cfg->nupstreams; i++) {
-        struct px_upstream_w *u = &w->ups[i];
-        u->pool = w->px->ups[i].pool;
-        u->cfg = &cfg->upstreams[i];
-        u->nslots = u->cfg->nservers;
-        u->idle = calloc(u->nslots, sizeof(*u->idle));
-        u->nidle = calloc(u->nslots, sizeof(*u->nidle));
-        if (w->px->ups[i].tls)
-            u->sessions = calloc(u->nslots, sizeof(*u->sessions));
-        if (!u->idle || !u->nidle)
-            return -ENOMEM;
-    }
     return 0;
 }
 
 static void worker_teardown(struct px_worker *w)
 {
-    for (uint32_t i = 0; w->ups && i < w->cfg->nupstreams; i++) {
-        for (uint32_t j = 0; w->ups[i].sessions && j < w->ups[i].nslots; j++)
-            rw_tls_session_free(w->ups[i].sessions[j]);
-        free(w->ups[i].sessions);
-        free(w->ups[i].idle);
-        free(w->ups[i].nidle);
+    for (uint32_t i = 0; w->lis && i < w->nlis; i++) {
+        if (w->lis[i] && w->lis[i]->fd >= 0)
+            close(w->lis[i]->fd);
+        free(w->lis[i]);
     }
-    free(w->ups);
+    free(w->lis);
+    w->lis = NULL;
+    if (w->gen)
+        px_gen_unref(w->px, w->gen);
+    w->gen = NULL;
     while (w->nhbufs)
         free(w->hbufs[--w->nhbufs]);
     while (w->xchg_free) {
@@ -387,7 +415,7 @@ static bool worker_idle_done(struct px_worker *w)
     if (!w->stopping)
         return false;
     for (uint32_t i = 0; i < w->nlis; i++)
-        if (w->lis[i].armed)
+        if (w->lis[i] && w->lis[i]->armed)
             return false;
     return w->nconns == 0 && w->nups == 0;
 }
@@ -404,15 +432,13 @@ static void *worker_main(void *arg)
         return NULL;
     }
     rw_rcu_register();
-    for (uint32_t i = 0; i < w->nlis; i++) {
-        w->lis[i].w = w;
-        rw_timer_init(&w->lis[i].retry, listener_retry, &w->lis[i]);
-        listener_arm(&w->lis[i]);
-    }
+    worker_sync(w); /* the current generation and its listeners */
     atomic_store(&w->started, 1);
     if (atomic_load(&w->stop_req))
         worker_begin_stop(w);
     while (!worker_idle_done(w)) {
+        if (atomic_load_explicit(&w->px->gen_id, memory_order_relaxed) != w->gen->id)
+            worker_sync(w);
         rc = rw_loop_run_once(w->loop, w->tls_ready || w->utls_ready ? 0 : -1);
         if (rc < 0 && rc != -EINTR && rc != -ETIME && rc != -EAGAIN) {
             rw_log(RW_LOG_ERR, "worker %u: loop: %s", w->id, rw_strerror(rc));
@@ -435,112 +461,18 @@ static void *worker_main(void *arg)
 
 /* ---- public ---- */
 
-/* The shared state of upstream i: its server pool and its session store. */
-static int ups_build(struct rw_proxy *p, uint32_t i)
-{
-    const struct rw_cfg_upstream *u = &p->cfg->upstreams[i];
-    struct px_ups *pu = &p->ups[i];
-    struct rw_server_def *defs = calloc(u->nservers, sizeof(*defs));
-    if (!defs)
-        return -ENOMEM;
-    for (uint32_t j = 0; j < u->nservers; j++) {
-        const struct rw_cfg_server *sv = &u->servers[j];
-        defs[j] = (struct rw_server_def){.name = sv->name, .addr = sv->addr,
-                                         .addrlen = sv->addrlen, .weight = sv->weight,
-                                         .max_conns = sv->max_conns, .backup = sv->backup,
-                                         .initial_down = sv->initial_down};
-    }
-    struct rw_lb_params params = {
-        .hash_method = u->hash.method == RW_HASH_RING ? RW_LB_HASH_RING : RW_LB_HASH_MAGLEV,
-        .balance_factor = u->hash.balance_factor,
-        .slow_start_ms = u->slow_start_ms,
-        .panic_threshold = u->panic_threshold,
-    };
-    int e = -ENOMEM;
-    pu->pool = rw_pool_new(u->name, u->balance, &params, defs, u->nservers, p->nworkers, &e);
-    free(defs);
-    if (!pu->pool)
-        return e;
-    if (u->tls.enabled) {
-        struct rw_tls_client_params tp = {.verify = u->tls.verify, .ca_file = u->tls.ca,
-                                          .cert_file = u->tls.cert, .key_file = u->tls.key};
-        char terr[RW_TLS_ERRLEN] = "";
-        e = rw_tls_client_ctx_new(&tp, &pu->tls, terr, sizeof(terr));
-        if (e < 0) {
-            rw_log(RW_LOG_ERR, "upstream %s: tls: %s", u->name, terr);
-            return e;
-        }
-    }
-    if (u->sticky.mode == RW_STICKY_COOKIE && u->sticky.key_file)
-        return rw_sticky_key_new(u->sticky.key_file, &pu->key);
-    if (u->sticky.mode == RW_STICKY_COOKIE) {
-        /* one random key per process, so that tokens outlive a configuration reload */
-        if (!p->sticky_key) {
-            e = rw_sticky_key_new(NULL, &p->sticky_key);
-            if (e < 0)
-                return e;
-        }
-        pu->key = p->sticky_key;
-        pu->key_borrowed = true;
-    }
-    if (u->sticky.mode == RW_STICKY_LEARN || u->sticky.mode == RW_STICKY_IP) {
-        pu->table = rw_sticky_table_new(u->sticky.table_size, &e);
-        return pu->table ? 0 : e;
-    }
-    return 0;
-}
-
-/* Active checks and outlier detection of upstream i, from its config. */
-static int ups_health(struct rw_proxy *p, uint32_t i)
-{
-    const struct rw_cfg_upstream *u = &p->cfg->upstreams[i];
-    const struct rw_cfg_health *hc = &u->health;
-    const struct rw_cfg_passive *pc = &u->passive;
-    if (!hc->enabled && !pc->enabled)
-        return 0;
-    struct rw_hc_params a = {
-        .type = hc->type == RW_CFG_HC_TCP ? RW_HC_TCP : RW_HC_HTTP,
-        .path = hc->path,
-        .method = hc->method,
-        .host = hc->host,
-        .expect_body = hc->expect_body,
-        .interval_ms = hc->interval_ms,
-        .timeout_ms = hc->timeout_ms,
-        .rise = hc->rise,
-        .fall = hc->fall,
-        .jitter_pct = hc->jitter_pct,
-        .port = hc->port,
-    };
-    a.tls = p->ups[i].tls; /* built by ups_build, which runs first */
-    a.tls_sni = u->tls.sni;
-    memcpy(a.expect_status, hc->expect_status, sizeof(a.expect_status));
-    struct rw_passive_params ps = {
-        .consecutive_errors = pc->consecutive_errors,
-        .window_ms = pc->window_ms,
-        .eject_ms = pc->eject_ms,
-        .max_eject_ms = pc->max_eject_ms,
-        .max_eject_percent = pc->max_eject_percent,
-    };
-    memcpy(ps.error_status, pc->error_status, sizeof(ps.error_status));
-    return rw_health_add_upstream(p->health, i, u->name, p->ups[i].pool,
-                                  hc->enabled ? &a : NULL, pc->enabled ? &ps : NULL);
-}
-
 void rw_proxy_tick(struct rw_proxy *p)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     uint64_t now = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-    px_ops_lock(p); /* the admin thread may add servers */
-    for (uint32_t i = 0; i < p->cfg->nupstreams; i++)
-        rw_pool_tick(p->ups[i].pool, now);
-    px_ops_unlock(p);
+    px_ops_lock(p); /* the admin thread may add servers or reload */
+    const struct px_gen *g = p->gen;
+    for (uint32_t i = 0; i < g->cfg->nupstreams; i++)
+        rw_pool_tick(g->ups[i]->pool, now);
+    px_reap(p); /* generations whose last request ended */
     px_tls_reload(p, false); /* certificate files that changed on disk */
-}
-
-int rw_proxy_reload_certs(struct rw_proxy *p)
-{
-    return px_tls_reload(p, true);
+    px_ops_unlock(p);
 }
 
 struct rw_proxy *rw_proxy_new(const struct rw_cfg *cfg, const struct rw_io_ops *io,
@@ -553,63 +485,33 @@ struct rw_proxy *rw_proxy_new(const struct rw_cfg *cfg, const struct rw_io_ops *
     p->io = io;
     p->nworkers = nworkers;
     p->workers = calloc(nworkers, sizeof(*p->workers));
-    p->ups = calloc(cfg->nupstreams ? cfg->nupstreams : 1, sizeof(*p->ups));
-    if (!p->workers || !p->ups)
+    if (!p->workers)
         goto nomem;
+    for (uint32_t i = 0; i < nworkers; i++) {
+        struct px_worker *w = &p->workers[i];
+        w->id = i;
+        w->px = p;
+        w->cfg0 = cfg;
+        snprintf(w->name, sizeof(w->name), "w%u", i);
+    }
     p->health = rw_health_new(io, nworkers, err);
     if (!p->health) {
         rw_proxy_free(p);
         return NULL;
     }
-    for (uint32_t i = 0; i < cfg->nupstreams; i++) {
-        int e = ups_build(p, i);
-        if (e >= 0)
-            e = ups_health(p, i);
-        if (e < 0) {
-            rw_log(RW_LOG_ERR, "upstream %s: %s", cfg->upstreams[i].name, rw_strerror(e));
-            *err = e;
-            rw_proxy_free(p);
-            return NULL;
-        }
-    }
-    p->tls_ctx = calloc(cfg->nlisteners ? cfg->nlisteners : 1, sizeof(*p->tls_ctx));
-    if (!p->tls_ctx)
+    struct px_cfgref *cr = px_cfgref_new((struct rw_cfg *)cfg, false);
+    if (!cr)
         goto nomem;
-    for (uint32_t i = 0; i < cfg->nlisteners; i++) {
-        if (!cfg->listeners[i].tls.enabled)
-            continue;
-        int e = px_tls_ctx_build(p, &cfg->listeners[i], &p->tls_ctx[i]);
-        if (e < 0) {
-            *err = e;
-            rw_proxy_free(p);
-            return NULL;
-        }
+    char msg[512];
+    p->gen = px_gen_build(p, cr, msg, sizeof(msg));
+    px_cfgref_unref(cr);
+    if (!p->gen) {
+        rw_log(RW_LOG_ERR, "%s", msg);
+        *err = -EINVAL;
+        rw_proxy_free(p);
+        return NULL;
     }
-    for (uint32_t i = 0; i < nworkers; i++) {
-        struct px_worker *w = &p->workers[i];
-        w->id = i;
-        w->px = p;
-        w->cfg = cfg;
-        snprintf(w->name, sizeof(w->name), "w%u", i);
-        w->nlis = cfg->nlisteners;
-        w->lis = calloc(cfg->nlisteners, sizeof(*w->lis));
-        if (!w->lis)
-            goto nomem;
-        for (uint32_t j = 0; j < cfg->nlisteners; j++)
-            w->lis[j].fd = -1;
-        for (uint32_t j = 0; j < cfg->nlisteners; j++) {
-            int e = 0;
-            w->lis[j].cfg = &cfg->listeners[j];
-            w->lis[j].fd = listener_open(&cfg->listeners[j], &e);
-            if (w->lis[j].fd < 0) {
-                rw_log(RW_LOG_ERR, "listener %s (%s): %s", cfg->listeners[j].name,
-                       cfg->listeners[j].address, rw_strerror(e));
-                *err = e;
-                rw_proxy_free(p);
-                return NULL;
-            }
-        }
-    }
+    atomic_store(&p->gen_id, p->gen->id);
     return p;
 nomem:
     *err = -ENOMEM;
@@ -673,26 +575,11 @@ void rw_proxy_free(struct rw_proxy *p)
         struct px_worker *w = &p->workers[i];
         if (w->has_thread)
             pthread_join(w->thread, NULL);
-        for (uint32_t j = 0; w->lis && j < w->nlis; j++)
-            if (w->lis[j].fd >= 0)
-                close(w->lis[j].fd);
-        free(w->lis);
     }
-    rw_health_free(p->health); /* stops its thread before the pools go */
-    for (uint32_t i = 0; p->ups && i < p->cfg->nupstreams; i++) {
-        rw_pool_free(p->ups[i].pool);
-        if (p->ups[i].tls)
-            rw_tls_client_ctx_unref(p->ups[i].tls);
-        if (!p->ups[i].key_borrowed)
-            rw_sticky_key_free(p->ups[i].key);
-        rw_sticky_table_free(p->ups[i].table);
-    }
-    free(p->ups);
+    rw_health_stop(p->health); /* before the pools go */
+    px_gen_free_all(p);
+    rw_health_free(p->health);
     rw_sticky_key_free(p->sticky_key);
-    for (uint32_t i = 0; p->tls_ctx && i < p->cfg->nlisteners; i++)
-        if (p->tls_ctx[i])
-            rw_tls_ctx_unref(p->tls_ctx[i]);
-    free(p->tls_ctx);
     if (p->tls_keys)
         rw_tls_keys_unref(p->tls_keys);
     px_ops_free(p); /* after the pools: they borrow the names of servers added at run time */

@@ -18,7 +18,10 @@ struct fx *fx_new(const char *json)
         print_error("%s\n", errs.msg[i]);
     rw_cfg_errs_clear(&errs);
     assert_int_equal(rc, 0);
-    f->w.cfg = f->cfg;
+    f->w.cfg0 = f->cfg;
+    f->gen.cfg = f->cfg;
+    f->w.gen = &f->gen;
+    f->c.gen = &f->gen;
     f->w.lim = (struct rw_h1_limits){.request_line = 8192, .header_block = 16384, .headers = 100};
     f->w.hbuf_size = sizeof(f->out);
     f->w.match_data = pcre2_match_data_create(1, NULL);

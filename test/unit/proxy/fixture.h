@@ -12,6 +12,7 @@
 
 struct fx {
     struct rw_cfg *cfg;
+    struct px_gen gen; /* only cfg is set */
     struct px_worker w;
     struct px_conn c;
     struct rw_hdr hdrs[RW_H1_MAX_HEADERS];
