@@ -269,9 +269,7 @@ class TlsHotReloadTest(h.RwTestCase):
     a broken one is refused and the old one keeps serving."""
 
     def test_certificate_swap_under_load(self):
-        import tempfile
         import threading
-        import time
         d = tempfile.mkdtemp(prefix="rw-certs-")
         self.addCleanup(shutil.rmtree, d, True)
 
@@ -432,13 +430,7 @@ class UpstreamTlsResumeTest(h.RwTestCase):
                                  "upstreams": {"app": up}})
         for i in range(10):
             self.assertEqual(h.request(a.port, "GET", "/?i=%d" % i).status, 200)
-        import urllib.request
-        text = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % mport, timeout=5).read()
-        counts = {}
-        for line in text.decode().splitlines():
-            if line.startswith("ringwall_tls_handshakes_total{"):
-                result = line.split('result="', 1)[1].split('"', 1)[0]
-                counts[result] = float(line.rsplit(" ", 1)[1])
+        counts = metric_counts(mport)
         self.assertGreaterEqual(counts.get("full", 0), 1, counts)
         self.assertGreaterEqual(counts.get("resumed", 0), 5, counts)
         print(" [upstream handshakes %s]" % counts, end="", flush=True)
@@ -686,8 +678,8 @@ class TlsClientCertRoutesTest(h.ProxyCase):
         lst = tls_listener(routes, client_auth={"ca": cls.pki.ca, "mode": "optional",
                                                 "header": "x-client-cert-subject"})
         lst["name"] = "tls"
-        return {"workers": 2, "listeners": [lst], "upstreams": {"app": h.upstream(*cls.origin_list())},
-                "access_log": {"path": str(cls.log)}}
+        return {"workers": 2, "listeners": [lst], "access_log": {"path": str(cls.log)},
+                "upstreams": {"app": h.upstream(*cls.origin_list())}}
 
     def get(self, target, who=None, ctx=None, **kw):
         st, hdrs, body, info = https(self.port, target, ctx=ctx or self.pki.ctx(who), **kw)
@@ -801,3 +793,22 @@ class TlsClientCertRoutesTest(h.ProxyCase):
                                   "docs/config.md and the route tests")
         st, body, info = self.get("/id", ctx=ctx, session=first["session"])
         self.assertEqual((st, body, info["reused"]), (200, b"anonymous\n", True))
+
+    def test_without_tickets_every_connection_keeps_its_identity(self):
+        """The documented way around the resumption caveat: "session_tickets": false, so
+        every connection makes a full handshake and shows its certificate."""
+        lst = tls_listener([{"match": {"path": "/id", "client_cert": {"san": "DNS:alice.client"}},
+                             "respond": {"body": "alice\n"}},
+                            {"client_cert": "required", "respond": {"body": "verified\n"}}],
+                           session_tickets=False,
+                           client_auth={"ca": self.pki.ca, "mode": "optional"})
+        p = h.start_proxy(self, {"workers": 1, "listeners": [lst]})
+        for v in (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3):
+            ctx = self.pki.ctx("alice")
+            ctx.minimum_version = ctx.maximum_version = v
+            _, _, _, first = https(p.port, "/id", ctx=ctx)
+            st, _, body, info = https(p.port, "/id", ctx=ctx, session=first["session"])
+            self.assertEqual((st, body, info["reused"]), (200, b"alice\n", False), v)
+            st, _, body, _ = https(p.port, "/x", ctx=version_ctx(v))
+            self.assertEqual(st, 403, v)
+            self.assertIn(b"403 Forbidden", body)
