@@ -40,6 +40,10 @@ struct rw_access_rec {
     int64_t upstream_us;  /* time to the upstream's response head; < 0: no upstream */
     const char *route;
     const char *tls;     /* "TLSv1.3", NULL for plain TCP */
+    /* the client's verified certificate (all NULL without one: the keys are left out) */
+    const char *tls_client_subject;   /* RFC 4514, NUL-terminated */
+    const char *tls_client_san;       /* "DNS:a, email:b", NUL-terminated */
+    const uint8_t *tls_client_sha256; /* 32 bytes, logged as 64 lower-case hex digits */
     const char *referer; /* combined only; referer_len bytes */
     uint32_t referer_len;
     const char *user_agent; /* combined only; user_agent_len bytes */
@@ -71,7 +75,8 @@ void rw_accesslog_free(struct rw_accesslog *l);
  * full ring drops the line and counts it (-ENOBUFS). 0 or -ENOBUFS. Called only
  * by the thread that owns ring `worker`. Keys of the JSON format: time, request_id,
  * client, method, path, status, bytes_sent, bytes_received, duration_ms, upstream,
- * server, upstream_ms, route, tls. */
+ * server, upstream_ms, route, tls, and with a verified client certificate only,
+ * tls_client_subject, tls_client_san, tls_client_sha256. */
 int rw_accesslog_write(struct rw_accesslog *l, uint32_t worker, const struct rw_access_rec *rec);
 
 /* Enqueue an already formatted line (len bytes, newline added if missing). Same

@@ -21,6 +21,7 @@
 #define FB_PATH 8192
 #define FB_HDR 2048
 #define FB_SMALL 512
+#define FB_CERT 1024 /* client certificate subject, SAN */
 
 /* A bounded line builder: appends stop at cap; cut records that a field was cut. */
 struct fb {
@@ -169,6 +170,23 @@ static void fb_json_cstr(struct fb *b, const char *key, const char *s)
     fb_json_str(b, key, s, s ? strlen(s) : 0, FB_SMALL);
 }
 
+/* The verified client certificate: subject, SAN and the SHA-256 fingerprint in hex. */
+static void fb_json_client_cert(struct fb *b, const struct rw_access_rec *r)
+{
+    const char *san = r->tls_client_san;
+    fb_json_str(b, "tls_client_subject", r->tls_client_subject, strlen(r->tls_client_subject),
+                FB_CERT);
+    fb_json_str(b, "tls_client_san", san, san ? strlen(san) : 0, FB_CERT);
+    if (!r->tls_client_sha256)
+        return;
+    char hex[64];
+    for (int i = 0; i < 32; i++) {
+        hex[2 * i] = hexd[r->tls_client_sha256[i] >> 4];
+        hex[2 * i + 1] = hexd[r->tls_client_sha256[i] & 15];
+    }
+    fb_json_str(b, "tls_client_sha256", hex, sizeof(hex), FB_SMALL);
+}
+
 static void client_str(const struct sockaddr *sa, char *out, size_t cap)
 {
     out[0] = '\0';
@@ -224,6 +242,8 @@ static size_t format_json(const struct rw_access_rec *r, struct fb *b, const cha
         fb_puts(b, ",\"upstream_ms\":null");
     fb_json_cstr(b, "route", r->route);
     fb_json_cstr(b, "tls", r->tls);
+    if (r->tls_client_subject)
+        fb_json_client_cert(b, r);
     fb_puts(b, "}");
     return b->len;
 }

@@ -139,9 +139,10 @@ void rw__cfg_lower(char *s);
 /* ---- route.c ---- */
 
 /* Parse listener route i (at the current path) into r. Route "upstream" names are
- * resolved against cfg->upstreams; upstreams_known says whether that list is usable. */
+ * resolved against cfg->upstreams; upstreams_known says whether that list is usable. tls is
+ * the listener's (already parsed): client-certificate keys need its client_auth. */
 void rw__cfg_load_route(struct rw__cfg_ctx *c, const json_t *jr, struct rw_cfg *cfg,
-                        bool upstreams_known, struct rw_cfg_route *r);
+                        bool upstreams_known, const struct rw_cfg_tls *tls, struct rw_cfg_route *r);
 
 /* ---- upstream.c, sticky.c ---- */
 

@@ -34,6 +34,19 @@ struct rw_cfg_hdr_match {
     bool any;       /* "*": present with any value */
 };
 
+/* "match.client_cert": the client's verified certificate (listeners with client_auth). Every
+ * list given must have a value equal to the certificate's; all empty: any verified one. */
+struct rw_cfg_cert_match {
+    bool present;          /* the key is given: a request without a verified certificate fails */
+    char **subjects;       /* owned: RFC 4514 subjects as ringwall renders them, exact */
+    uint32_t nsubjects;
+    char **sans;           /* owned: "DNS:<name>", "email:<addr>", "URI:<uri>", "IP:<addr>" (type
+                            * spelled so; DNS names lower-case, IP addresses as written) */
+    uint32_t nsans;
+    uint8_t (*sha256)[32]; /* owned: SHA-256 fingerprints of the DER certificate */
+    uint32_t nsha256;
+};
+
 struct rw_cfg_match {
     char **hosts; /* owned, lower-case; "*.example.com" entries are wildcards */
     uint32_t nhosts;
@@ -45,6 +58,7 @@ struct rw_cfg_match {
     uint32_t nmethods;
     struct rw_cfg_hdr_match *headers; /* owned */
     uint32_t nheaders;
+    struct rw_cfg_cert_match cert; /* "client_cert" */
 };
 
 enum rw_route_action {
@@ -58,6 +72,7 @@ struct rw_cfg_upstream;
 struct rw_cfg_route {
     struct rw_cfg_match match;
     uint8_t action; /* enum rw_route_action */
+    bool client_cert_required; /* "client_cert": "required": 403 without a verified certificate */
     /* RW_ROUTE_PROXY */
     struct rw_cfg_upstream *upstream; /* borrowed: cfg->upstreams[] */
     char *strip_prefix;               /* owned or NULL */

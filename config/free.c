@@ -43,6 +43,9 @@ static void free_match(struct rw_cfg_match *m)
         free_strv(m->headers[i].values, m->headers[i].nvalues);
     }
     free(m->headers);
+    free_strv(m->cert.subjects, m->cert.nsubjects);
+    free_strv(m->cert.sans, m->cert.nsans);
+    free(m->cert.sha256);
 }
 
 void rw__cfg_free_route(struct rw_cfg_route *r)

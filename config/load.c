@@ -193,7 +193,8 @@ static void load_listener(struct rw__cfg_ctx *c, const json_t *jl, struct rw_cfg
         size_t mark = rw__cfg_enter_key(c, "routes");
 
         rw__cfg_enter_index(c, i);
-        rw__cfg_load_route(c, json_array_get(routes, i), cfg, upstreams_known, &l->routes[i]);
+        rw__cfg_load_route(c, json_array_get(routes, i), cfg, upstreams_known, &l->tls,
+                           &l->routes[i]);
         l->nroutes++;
         rw__cfg_leave(c, mark);
     }

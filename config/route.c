@@ -2,6 +2,7 @@
 /* Routes: matchers, header edits, and the three actions (upstream, respond, redirect). */
 #include "config/cfg-int.h"
 
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,27 +11,25 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 
-#define ROUTE_REGEX_MAX 4096 /* bytes of pattern source */
+#define ROUTE_REGEX_MAX 4096     /* bytes of pattern source */
+#define ROUTE_CERT_TEXT_MAX 4096 /* bytes of a subject or SAN entry to match */
 
 static const char *const route_keys[] = {
-    "match",
-    "upstream",
-    "strip_prefix",
-    "add_prefix",
-    "host",
-    "request_headers",
-    "response_headers",
-    "trailers",
-    "respond",
-    "redirect",
-    NULL,
+    "match",   "upstream",        "strip_prefix",     "add_prefix",
+    "host",    "request_headers", "response_headers", "trailers",
+    "respond", "redirect",        "client_cert",      NULL,
 };
 static const char *const proxy_only_keys[] = {
     "strip_prefix", "add_prefix", "host", "request_headers", "response_headers", "trailers", NULL,
 };
 static const char *const match_keys[] = {
-    "host", "path", "path_prefix", "path_regex", "methods", "headers", NULL,
+    "host", "path", "path_prefix", "path_regex", "methods", "headers", "client_cert", NULL,
 };
+static const char *const cert_match_keys[] = {"subject", "san", "sha256", NULL};
+static const char *const cert_modes[] = {"required", "optional", NULL};
+/* SAN entry types, spelled as tls/ renders them in the SAN text */
+static const char *const san_types[] = {"DNS", "email", "URI", "IP", NULL};
+enum { SAN_DNS = 0, SAN_EMAIL, SAN_URI, SAN_IP };
 static const char *const edit_keys[] = {"set", "add", "remove", NULL};
 static const char *const respond_keys[] = {"status", "body", "headers", NULL};
 static const char *const redirect_keys[] = {
@@ -276,7 +275,165 @@ static void route_match_headers(struct rw__cfg_ctx *c, const json_t *o, struct r
     rw__cfg_leave(c, mark);
 }
 
-static void route_match(struct rw__cfg_ctx *c, const json_t *jr, struct rw_cfg_match *m)
+/* ---- client certificates: "client_cert" on a route and in its match ---- */
+
+static const char *route_check_subject(const char *s)
+{
+    if (!*s)
+        return "must not be empty";
+    if (strlen(s) > ROUTE_CERT_TEXT_MAX)
+        return "must be at most 4096 bytes";
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f)
+            return "must not contain control characters (a subject shows them as \\XX escapes)";
+    return NULL;
+}
+
+/* The type of a "TYPE:value" SAN entry (any case), or -1. */
+static int route_san_type(const char *s)
+{
+    const char *colon = strchr(s, ':');
+
+    for (int i = 0; colon && san_types[i]; i++)
+        if (strlen(san_types[i]) == (size_t)(colon - s) &&
+            strncasecmp(s, san_types[i], (size_t)(colon - s)) == 0)
+            return i;
+    return -1;
+}
+
+static const char *route_check_san(const char *s)
+{
+    int type = route_san_type(s);
+    const char *v = type < 0 ? NULL : strchr(s, ':') + 1;
+    unsigned char ip[16];
+
+    if (!v)
+        return "must be \"DNS:<name>\", \"email:<address>\", \"URI:<uri>\" or \"IP:<address>\"";
+    if (!*v)
+        return "must have a value after the type";
+    if (strlen(v) > ROUTE_CERT_TEXT_MAX)
+        return "must be at most 4096 bytes";
+    for (const char *p = v; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f || *p == ',')
+            return "must not contain ',' or control characters (a certificate's SAN is shown "
+                   "with '?' in their place, so it would never match)";
+    if (type == SAN_IP && inet_pton(AF_INET, v, ip) != 1 && inet_pton(AF_INET6, v, ip) != 1)
+        return "must be an IPv4 or IPv6 address after \"IP:\"";
+    return NULL;
+}
+
+static int route_hex(char ch)
+{
+    if (ch >= '0' && ch <= '9')
+        return ch - '0';
+    if (ch >= 'a' && ch <= 'f')
+        return ch - 'a' + 10;
+    if (ch >= 'A' && ch <= 'F')
+        return ch - 'A' + 10;
+    return -1;
+}
+
+/* 64 hex digits, or 32 pairs separated by ':' (as openssl prints them); any case. */
+static bool route_parse_sha256(const char *s, uint8_t out[32])
+{
+    size_t n = strlen(s);
+    bool colons = n == 32 * 3 - 1;
+
+    if (n != 64 && !colons)
+        return false;
+    for (size_t k = 0; k < 32; k++, s += colons ? 3 : 2) {
+        int hi = route_hex(s[0]), lo = route_hex(s[1]);
+
+        if (hi < 0 || lo < 0 || (colons && k < 31 && s[2] != ':'))
+            return false;
+        out[k] = (uint8_t)(hi << 4 | lo);
+    }
+    return true;
+}
+
+static const char *route_check_sha256(const char *s)
+{
+    uint8_t fp[32];
+
+    return route_parse_sha256(s, fp) ? NULL
+                                     : "must be a SHA-256 fingerprint: 64 hex digits, optionally "
+                                       "in pairs separated by ':'";
+}
+
+/* At the current path: a client-certificate key needs a listener that asks for one. */
+static void route_need_client_auth(struct rw__cfg_ctx *c, const struct rw_cfg_tls *tls)
+{
+    if (!tls->enabled || tls->client_auth == RW_CFG_CLIENT_AUTH_OFF)
+        rw__cfg_err(c, "needs a listener that asks for client certificates "
+                       "(tls.client_auth.mode \"optional\" or \"require\")");
+}
+
+/* "DNS:Alice.Example" -> "DNS:alice.example": the type as tls/ spells it, DNS names
+ * lower-case (they compare case-insensitively). */
+static char *route_san_canonical(const char *s)
+{
+    int type = route_san_type(s);
+    const char *v = strchr(s, ':') + 1;
+    size_t tl = strlen(san_types[type]);
+    char *out = rw__cfg_xcalloc(1, tl + 1 + strlen(v) + 1);
+
+    memcpy(out, san_types[type], tl);
+    out[tl] = ':';
+    strcpy(out + tl + 1, v);
+    if (type == SAN_DNS)
+        rw__cfg_lower(out + tl + 1);
+    return out;
+}
+
+static void route_match_cert(struct rw__cfg_ctx *c, const json_t *o, const struct rw_cfg_tls *tls,
+                             struct rw_cfg_cert_match *cm)
+{
+    char **fps = NULL;
+    uint32_t nfps = 0;
+    size_t mark;
+    const json_t *jc = rw__cfg_enter_obj(c, o, "client_cert", cert_match_keys, &mark);
+
+    if (!jc)
+        return;
+    cm->present = true;
+    route_need_client_auth(c, tls);
+    route_strlist(c, jc, "subject", route_check_subject, true, &cm->subjects, &cm->nsubjects);
+    route_strlist(c, jc, "san", route_check_san, true, &cm->sans, &cm->nsans);
+    for (uint32_t i = 0; i < cm->nsans; i++) {
+        char *canon = route_san_canonical(cm->sans[i]);
+
+        free(cm->sans[i]);
+        cm->sans[i] = canon;
+    }
+    route_strlist(c, jc, "sha256", route_check_sha256, true, &fps, &nfps);
+    if (nfps)
+        cm->sha256 = rw__cfg_xcalloc(nfps, sizeof(*cm->sha256));
+    for (uint32_t i = 0; i < nfps; i++) {
+        (void)route_parse_sha256(fps[i], cm->sha256[cm->nsha256++]);
+        free(fps[i]);
+    }
+    free(fps);
+    rw__cfg_leave(c, mark);
+}
+
+/* Route-level "client_cert": "required" | "optional" (the default). */
+static void route_client_cert(struct rw__cfg_ctx *c, const json_t *jr, const struct rw_cfg_tls *tls,
+                              struct rw_cfg_route *r)
+{
+    unsigned mode = 1;
+    size_t mark;
+
+    if (!json_object_get(jr, "client_cert") ||
+        !rw__cfg_get_choice(c, jr, "client_cert", cert_modes, false, &mode))
+        return;
+    r->client_cert_required = mode == 0;
+    mark = rw__cfg_enter_key(c, "client_cert");
+    route_need_client_auth(c, tls);
+    rw__cfg_leave(c, mark);
+}
+
+static void route_match(struct rw__cfg_ctx *c, const json_t *jr, const struct rw_cfg_tls *tls,
+                        struct rw_cfg_match *m)
 {
     const json_t *o = rw__cfg_get_obj(c, jr, "match");
     size_t mark;
@@ -293,6 +450,7 @@ static void route_match(struct rw__cfg_ctx *c, const json_t *jr, struct rw_cfg_m
     route_regex(c, o, m);
     route_strlist(c, o, "methods", rw__cfg_check_token, false, &m->methods, &m->nmethods);
     route_match_headers(c, o, m);
+    route_match_cert(c, o, tls, &m->cert);
     rw__cfg_leave(c, mark);
 }
 
@@ -460,7 +618,7 @@ static unsigned route_actions(struct rw__cfg_ctx *c, const json_t *jr, struct rw
 }
 
 void rw__cfg_load_route(struct rw__cfg_ctx *c, const json_t *jr, struct rw_cfg *cfg,
-                        bool upstreams_known, struct rw_cfg_route *r)
+                        bool upstreams_known, const struct rw_cfg_tls *tls, struct rw_cfg_route *r)
 {
     unsigned nact;
 
@@ -471,7 +629,8 @@ void rw__cfg_load_route(struct rw__cfg_ctx *c, const json_t *jr, struct rw_cfg *
         return;
     }
     rw__cfg_check_keys(c, jr, route_keys);
-    route_match(c, jr, &r->match);
+    route_match(c, jr, tls, &r->match);
+    route_client_cert(c, jr, tls, r);
     nact = route_actions(c, jr, r);
     if (json_object_get(jr, "upstream"))
         route_proxy(c, jr, cfg, upstreams_known, r);

@@ -41,10 +41,12 @@ void px_handle_request(struct px_conn *c, const struct rw_h1_req *req)
     c->xf = (req->method == RW_M_HEAD ? PX_X_HEAD_REQ : 0) |
             (req->h.body != RW_BODY_NONE ? PX_X_REQ_BODY : 0);
     uint32_t head_len = (uint32_t)req->h.head_len;
-    const struct rw_cfg_route *r = px_route_match(w, c->lis, req);
-    if (!r) {
+    int deny = 0;
+    const struct rw_cfg_route *r = px_route_select(c, req, &deny);
+    if (deny) { /* 404 without a route; 403: it needs a verified client certificate */
+        c->route = r;
         consume_in(c, head_len);
-        px_local_error(c, 404, req->h.body != RW_BODY_NONE);
+        px_local_error(c, deny, req->h.body != RW_BODY_NONE);
         return;
     }
     if (cfg->limit_body && req->h.body == RW_BODY_LENGTH &&

@@ -373,6 +373,12 @@ static void end_log(struct px_ops *o, struct px_conn *c, const struct px_ops_rec
         .user_agent = r ? r->ua : NULL,
         .user_agent_len = r ? r->ua_len : 0,
     };
+    struct px_peer peer;
+    if (c->lis->tls.client_auth != RW_CFG_CLIENT_AUTH_OFF && px_tls_peer(c, &peer)) {
+        a.tls_client_subject = peer.subject;
+        a.tls_client_san = peer.san;
+        a.tls_client_sha256 = peer.sha256;
+    }
     if (r)
         a.start = r->start_rt;
     else

@@ -448,6 +448,12 @@ void px_ops_hide_gone(struct rw_proxy *p, const struct px_gen *old, const struct
 
 /* tls.c: HTTPS listeners */
 struct rw_tls_ctx;
+/* A connection's verified client certificate; strings borrowed from its TLS state. */
+struct px_peer {
+    const char *subject;   /* RFC 4514 */
+    const char *san;       /* "DNS:a, email:b, URI:c, IP:d" (',' and controls shown as '?') */
+    const uint8_t *sha256; /* 32 bytes: SHA-256 of the DER certificate */
+};
 int px_tls_accept(struct px_conn *c, struct rw_tls_ctx *ctx);
 int px_tls_ctx_build(struct rw_proxy *p, const struct rw_cfg_listener *l, struct rw_tls_ctx **out);
 int px_tls_reload(struct rw_proxy *p, bool all);
@@ -462,6 +468,7 @@ void px_tls_shutdown(struct px_conn *c);
 bool px_tls_writing(const struct px_conn *c);
 const char *px_tls_version(const struct px_conn *c);
 const char *px_tls_peer_subject(const struct px_conn *c);
+bool px_tls_peer(const struct px_conn *c, struct px_peer *out);
 
 /* local.c: responses made by ringwall */
 void px_local_error(struct px_conn *c, int status, bool close);
@@ -469,7 +476,9 @@ void px_local_route(struct px_conn *c, const struct rw_h1_req *req);
 
 /* route.c */
 const struct rw_cfg_route *px_route_match(struct px_worker *w, const struct rw_cfg_listener *l,
-                                          const struct rw_h1_req *req);
+                                          const struct rw_h1_req *req, const struct px_peer *peer);
+const struct rw_cfg_route *px_route_select(struct px_conn *c, const struct rw_h1_req *req,
+                                           int *deny);
 int px_build_location(const struct rw_cfg_route *r, const struct rw_h1_req *req, char *out,
                       size_t cap);
 

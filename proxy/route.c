@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* Route matching (first match wins) and redirect targets. */
+/* Route matching (first match wins), client-certificate checks, and redirect targets. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -58,9 +59,80 @@ static bool header_matches(const struct rw_cfg_hdr_match *hm, const struct rw_h1
     return false;
 }
 
-static bool route_matches(struct px_worker *w, const struct rw_cfg_match *m,
-                          const struct rw_h1_req *req)
+/* A SAN text entry e (n bytes, "TYPE:value") equals want (canonical, from the config):
+ * the same type; DNS names in any case, IP addresses by value, the rest byte for byte. */
+static bool san_entry_equal(const char *want, const char *e, size_t n)
 {
+    const char *wv = strchr(want, ':') + 1;
+    size_t tl = (size_t)(wv - want);
+    if (n < tl || memcmp(want, e, tl))
+        return false;
+    e += tl;
+    n -= tl;
+    if (tl == 4 && !memcmp(want, "DNS:", 4))
+        return strlen(wv) == n && !strncasecmp(wv, e, n);
+    if (tl == 3 && !memcmp(want, "IP:", 3)) {
+        char text[INET6_ADDRSTRLEN + 8];
+        unsigned char a[16], b[16];
+        int fam = strchr(wv, ':') ? AF_INET6 : AF_INET;
+        if (n >= sizeof(text))
+            return false;
+        memcpy(text, e, n);
+        text[n] = '\0';
+        return inet_pton(fam, wv, a) == 1 && inet_pton(fam, text, b) == 1 &&
+               !memcmp(a, b, fam == AF_INET6 ? 16 : 4);
+    }
+    return strlen(wv) == n && !memcmp(wv, e, n);
+}
+
+/* The certificate's SAN text ("DNS:a, email:b") has an entry equal to want. Entries never
+ * contain ',' (tls/ shows it as '?'), so ", " separates them. */
+static bool san_has(const char *san, const char *want)
+{
+    for (const char *p = san;;) {
+        const char *end = strstr(p, ", ");
+        size_t n = end ? (size_t)(end - p) : strlen(p);
+        if (n && san_entry_equal(want, p, n))
+            return true;
+        if (!end)
+            return false;
+        p = end + 2;
+    }
+}
+
+static bool cert_matches(const struct rw_cfg_cert_match *m, const struct px_peer *peer)
+{
+    if (!peer || !peer->subject)
+        return false; /* no verified certificate */
+    if (m->nsubjects) {
+        uint32_t i = 0;
+        while (i < m->nsubjects && strcmp(m->subjects[i], peer->subject))
+            i++;
+        if (i == m->nsubjects)
+            return false;
+    }
+    if (m->nsans) {
+        uint32_t i = 0;
+        while (i < m->nsans && !san_has(peer->san, m->sans[i]))
+            i++;
+        if (i == m->nsans)
+            return false;
+    }
+    if (m->nsha256) {
+        uint32_t i = 0;
+        while (i < m->nsha256 && memcmp(m->sha256[i], peer->sha256, 32))
+            i++;
+        if (i == m->nsha256)
+            return false;
+    }
+    return true;
+}
+
+static bool route_matches(struct px_worker *w, const struct rw_cfg_match *m,
+                          const struct rw_h1_req *req, const struct px_peer *peer)
+{
+    if (m->cert.present && !cert_matches(&m->cert, peer))
+        return false;
     if (m->nhosts && !host_matches(m, req))
         return false;
     if (m->path && (strlen(m->path) != req->path_len || memcmp(m->path, req->path, req->path_len)))
@@ -88,13 +160,29 @@ static bool route_matches(struct px_worker *w, const struct rw_cfg_match *m,
     return true;
 }
 
+/* The first route of l that matches req, with peer (NULL: none) as the client's verified
+ * certificate for "client_cert" matchers; NULL when none does. Owning worker. */
 const struct rw_cfg_route *px_route_match(struct px_worker *w, const struct rw_cfg_listener *l,
-                                          const struct rw_h1_req *req)
+                                          const struct rw_h1_req *req, const struct px_peer *peer)
 {
     for (uint32_t i = 0; i < l->nroutes; i++)
-        if (route_matches(w, &l->routes[i].match, req))
+        if (route_matches(w, &l->routes[i].match, req, peer))
             return &l->routes[i];
     return NULL;
+}
+
+/* The route for c's request, and in *deny the status ringwall answers instead of running it:
+ * 404 (no route matches: NULL), 403 (the route says "client_cert": "required" and c has no
+ * verified client certificate), else 0. The certificate is looked up only on listeners
+ * that ask for one. Owning worker. */
+const struct rw_cfg_route *px_route_select(struct px_conn *c, const struct rw_h1_req *req,
+                                           int *deny)
+{
+    struct px_peer peer;
+    bool verified = c->lis->tls.client_auth != RW_CFG_CLIENT_AUTH_OFF && px_tls_peer(c, &peer);
+    const struct rw_cfg_route *r = px_route_match(c->w, c->lis, req, verified ? &peer : NULL);
+    *deny = !r ? 404 : r->client_cert_required && !verified ? 403 : 0;
+    return r;
 }
 
 /* scheme://host[:port]path[?query]; every part the route leaves out comes from the

@@ -336,8 +336,20 @@ int px_tls_reload(struct rw_proxy *p, bool all)
 /* RFC 4514 subject of the client's verified certificate, or NULL. */
 const char *px_tls_peer_subject(const struct px_conn *c)
 {
+    struct px_peer peer;
+    return px_tls_peer(c, &peer) ? peer.subject : NULL;
+}
+
+/* The client's verified certificate: true with *out filled (valid while c lives), or false
+ * with *out all NULL: a plain connection, no certificate, one that did not verify, or a
+ * session resumed without one (tls/ does not carry the identity across resumption). */
+bool px_tls_peer(const struct px_conn *c, struct px_peer *out)
+{
     struct rw_tls_info info;
-    if (!c->tls || rw_tls_conn_info(c->tls->t, &info) < 0 || !info.peer_verified)
-        return NULL;
-    return info.peer_subject;
+    *out = (struct px_peer){0};
+    if (!c->tls || rw_tls_conn_info(c->tls->t, &info) < 0 || !info.peer_verified ||
+        !info.peer_subject || !info.peer_san || !info.peer_sha256)
+        return false;
+    *out = (struct px_peer){info.peer_subject, info.peer_san, info.peer_sha256};
+    return true;
 }

@@ -104,6 +104,39 @@ static void json_nulls_and_escapes(void **state)
     json_decref(j);
 }
 
+static void json_client_cert(void **state)
+{
+    struct sockaddr_in sin = client4();
+    struct rw_access_rec r = sample(&sin);
+    uint8_t fp[32];
+    for (int i = 0; i < 32; i++)
+        fp[i] = (uint8_t)(i * 8 + 1);
+    r.tls_client_subject = "CN=alice,O=Ringwall\\, \"Test\",C=US";
+    r.tls_client_san = "DNS:alice.client, email:alice@example.com";
+    r.tls_client_sha256 = fp;
+    char buf[RW_ACCESSLOG_LINE_MAX];
+    size_t n = rw_accesslog_format(RW_ACCESSLOG_JSON, &r, buf, sizeof(buf));
+    buf[n] = '\0';
+    const char *tail = strstr(buf, ",\"tls\":");
+    assert_non_null(tail);
+    assert_string_equal(tail,
+                        ","
+                        "\"tls\":\"TLSv1.3\","
+                        "\"tls_client_subject\":\"CN=alice,O=Ringwall\\\\, \\\"Test\\\",C=US\","
+                        "\"tls_client_san\":\"DNS:alice.client, email:alice@example.com\","
+                        "\"tls_client_sha256\":\"0109111921293139414951596169717981899199a1a9"
+                        "b1b9c1c9d1d9e1e9f1f9\"}\n");
+    json_t *j = json_loadb(buf, n, 0, NULL);
+    assert_non_null(j);
+    assert_string_equal(json_string_value(json_object_get(j, "tls_client_subject")),
+                        r.tls_client_subject);
+    json_decref(j);
+    /* combined has no place for them */
+    n = rw_accesslog_format(RW_ACCESSLOG_COMBINED, &r, buf, sizeof(buf));
+    buf[n] = '\0';
+    assert_null(strstr(buf, "alice"));
+}
+
 static void combined_exact(void **state)
 {
     struct sockaddr_in sin = client4();
@@ -130,13 +163,21 @@ static void long_fields_are_cut_whole(void **state)
     size_t plen = 100000;
     char *path = malloc(plen);
     memset(path, '"', plen); /* every byte needs an escape */
+    path[plen - 1] = '\0';   /* and the NUL-terminated fields are long too */
     struct rw_access_rec r = {.method = "GET",
                               .method_len = 3,
                               .path = path,
                               .path_len = (uint32_t)plen,
                               .upstream_us = -1,
                               .user_agent = path,
-                              .user_agent_len = (uint32_t)plen};
+                              .user_agent_len = (uint32_t)plen,
+                              .request_id = path + plen - 500,
+                              .route = path + plen - 500,
+                              .upstream = path + plen - 500,
+                              .server = path + plen - 500,
+                              .tls = path + plen - 500,
+                              .tls_client_subject = path,
+                              .tls_client_san = path};
     char buf[RW_ACCESSLOG_LINE_MAX];
     for (int f = RW_ACCESSLOG_JSON; f <= RW_ACCESSLOG_COMBINED; f++) {
         size_t n = rw_accesslog_format(f, &r, buf, sizeof(buf));
@@ -147,6 +188,7 @@ static void long_fields_are_cut_whole(void **state)
             json_t *j = json_loadb(buf, n, 0, NULL);
             assert_non_null(j); /* still valid JSON */
             assert_true(json_string_length(json_object_get(j, "path")) > 1000);
+            assert_true(json_string_length(json_object_get(j, "tls_client_san")) > 100);
             json_decref(j);
         }
     }
@@ -201,7 +243,7 @@ int rw_test_alog_fmt(void)
     const struct CMUnitTest t[] = {
         cmocka_unit_test(json_exact),        cmocka_unit_test(json_nulls_and_escapes),
         cmocka_unit_test(combined_exact),    cmocka_unit_test(long_fields_are_cut_whole),
-        cmocka_unit_test(reqids_unique_hex),
+        cmocka_unit_test(reqids_unique_hex), cmocka_unit_test(json_client_cert),
     };
     return cmocka_run_group_tests_name("admin/alog_fmt", t, NULL, NULL);
 }

@@ -10,6 +10,17 @@
 /* A config whose only route is R (an object's members, without braces). */
 #define ROUTE(R) "{" UP ", 'listeners': [{'address': '*:80', 'routes': [{" R "}]}]}"
 #define AT "cfg.json: $.listeners[0].routes[0]"
+#define TD(f) RW_SOURCE_DIR "/test/unit/tls/data/" f
+/* The same on a TLS listener whose client_auth.mode is MODE. */
+#define CERTS "'certificates': [{'cert': '" TD("ec.pem") "', 'key': '" TD("ec.key") "'}]"
+#define CLIENT_AUTH(MODE) "'client_auth': {'ca': '" TD("clientca.crt") "', 'mode': '" MODE "'}"
+#define CTLS(MODE) "'tls': {" CERTS ", " CLIENT_AUTH(MODE) "}"
+#define CROUTE(MODE, R)                                                                            \
+    "{" UP ", 'listeners': [{'address': '*:443', " CTLS(MODE) ", 'routes': [{" R "}]}]}"
+#define FP_HEX "93bdbfa7fba1bb361330faf90d15452cc0a67d9c37ab6fc2a6bc3f6cbc155aac"
+#define FP_COLONS                                                                                  \
+    "93:BD:BF:A7:FB:A1:BB:36:13:30:FA:F9:0D:15:45:2C:C0:A6:7D:9C:37:AB:6F:C2:A6:BC:3F:6C:BC:15:"   \
+    "5A:AC"
 
 static void route_every_proxy_key(void **state)
 {
@@ -92,6 +103,46 @@ static void route_respond_and_redirect(void **state)
     assert_true(r[3].redirect_strip_query);
     assert_int_equal(cfg->nupstreams, 0);
     rw_cfg_free(cfg);
+}
+
+static void route_client_cert_keys(void **state)
+{
+    static const uint8_t fp[32] = {0x93, 0xbd, 0xbf, 0xa7, 0xfb, 0xa1, 0xbb, 0x36, 0x13, 0x30, 0xfa,
+                                   0xf9, 0x0d, 0x15, 0x45, 0x2c, 0xc0, 0xa6, 0x7d, 0x9c, 0x37, 0xab,
+                                   0x6f, 0xc2, 0xa6, 0xbc, 0x3f, 0x6c, 0xbc, 0x15, 0x5a, 0xac};
+    struct rw_cfg *cfg = tcfg_expect_ok(CROUTE(
+        "optional", "'match': {'path_prefix': '/admin/', 'client_cert': {"
+                    "  'subject': 'CN=alice,O=Ringwall\\\\, Test,C=US',"
+                    "  'san': ['dns:Alice.Client', 'EMAIL:Alice@example.com', 'IP:::1', "
+                    "'URI:spiffe://a/B'],"
+                    "  'sha256': ['" FP_COLONS "', '" FP_HEX "']}},"
+                    " 'client_cert': 'required', 'upstream': 'api'}, "
+                    "{'match': {'client_cert': {}}, 'client_cert': 'optional', 'respond': {}}, "
+                    "{'client_cert': 'required', 'redirect': {'path': '/'}"));
+    const struct rw_cfg_route *r = cfg->listeners[0].routes;
+    const struct rw_cfg_cert_match *m = &r[0].match.cert;
+
+    assert_true(r[0].client_cert_required);
+    assert_true(m->present);
+    assert_int_equal(m->nsubjects, 1);
+    assert_string_equal(m->subjects[0], "CN=alice,O=Ringwall\\, Test,C=US");
+    assert_int_equal(m->nsans, 4);
+    assert_string_equal(m->sans[0], "DNS:alice.client"); /* DNS names compare in any case */
+    assert_string_equal(m->sans[1], "email:Alice@example.com");
+    assert_string_equal(m->sans[2], "IP:::1");
+    assert_string_equal(m->sans[3], "URI:spiffe://a/B");
+    assert_int_equal(m->nsha256, 2);
+    assert_memory_equal(m->sha256[0], fp, 32);
+    assert_memory_equal(m->sha256[1], fp, 32);
+    assert_false(r[1].client_cert_required);
+    assert_true(r[1].match.cert.present); /* {}: any verified certificate */
+    assert_int_equal(r[1].match.cert.nsubjects + r[1].match.cert.nsans + r[1].match.cert.nsha256,
+                     0);
+    assert_true(r[2].client_cert_required);
+    assert_false(r[2].match.cert.present);
+    rw_cfg_free(cfg);
+    /* "require" listeners accept the keys too (every client has a verified certificate) */
+    rw_cfg_free(tcfg_expect_ok(CROUTE("require", "'client_cert': 'required', 'respond': {}")));
 }
 
 static const struct bad {
@@ -194,6 +245,55 @@ static const struct bad {
      AT ".redirect: must set at least one of \"scheme\", \"host\", \"port\", \"path\""},
     {ROUTE("'redirect': {'strip_query': 1, 'path': '/'}"),
      AT ".redirect.strip_query: must be true or false, got 1"},
+    /* client certificates */
+    {ROUTE("'client_cert': 'required', 'upstream': 'api'"),
+     AT ".client_cert: needs a listener that asks for client certificates "
+        "(tls.client_auth.mode \"optional\" or \"require\")"},
+    {ROUTE("'match': {'client_cert': {'san': 'DNS:a'}}, 'upstream': 'api'"),
+     AT ".match.client_cert: needs a listener that asks for client certificates"},
+    {CROUTE("off", "'client_cert': 'optional', 'respond': {}"),
+     AT ".client_cert: needs a listener that asks for client certificates"},
+    {CROUTE("off", "'match': {'client_cert': {}}, 'respond': {}"),
+     AT ".match.client_cert: needs a listener that asks for client certificates"},
+    {CROUTE("optional", "'client_cert': 'require', 'upstream': 'api'"),
+     AT ".client_cert: must be one of \"required\", \"optional\", got \"require\""},
+    {CROUTE("optional", "'client_cert': true, 'upstream': 'api'"),
+     AT ".client_cert: must be one of \"required\", \"optional\", got true"},
+    {CROUTE("optional", "'match': {'client_cert': 'CN=a'}, 'upstream': 'api'"),
+     AT ".match.client_cert: must be an object, got \"CN=a\""},
+    {CROUTE("optional", "'match': {'client_cert': {'sans': 'DNS:a'}}, 'upstream': 'api'"),
+     AT ".match.client_cert.sans: unknown key; did you mean san?"},
+    {CROUTE("optional", "'match': {'client_cert': {'subject': ''}}, 'upstream': 'api'"),
+     AT ".match.client_cert.subject: must not be empty"},
+    {CROUTE("optional", "'match': {'client_cert': {'subject': []}}, 'upstream': 'api'"),
+     AT ".match.client_cert.subject: must be a string or a non-empty list of strings, got []"},
+    {CROUTE("optional", "'match': {'client_cert': {'subject': 'CN=a\\u0001'}}, 'upstream': 'api'"),
+     AT ".match.client_cert.subject: must not contain control characters"},
+    {CROUTE("optional", "'match': {'client_cert': {'san': 'alice.client'}}, 'upstream': 'api'"),
+     AT ".match.client_cert.san: must be \"DNS:<name>\", \"email:<address>\", \"URI:<uri>\" or "
+        "\"IP:<address>\", got \"alice.client\""},
+    {CROUTE("optional", "'match': {'client_cert': {'san': ['DNS:a', 'otherName:x']}}, 'upstream': "
+                        "'api'"),
+     AT ".match.client_cert.san[1]: must be \"DNS:<name>\""},
+    {CROUTE("optional", "'match': {'client_cert': {'san': 'DNS:'}}, 'upstream': 'api'"),
+     AT ".match.client_cert.san: must have a value after the type"},
+    {CROUTE("optional", "'match': {'client_cert': {'san': 'email:a,b@x'}}, 'upstream': 'api'"),
+     AT ".match.client_cert.san: must not contain ',' or control characters"},
+    {CROUTE("optional", "'match': {'client_cert': {'san': 'IP:10.0.0'}}, 'upstream': 'api'"),
+     AT ".match.client_cert.san: must be an IPv4 or IPv6 address after \"IP:\""},
+    {CROUTE("optional", "'match': {'client_cert': {'sha256': 'abc'}}, 'upstream': 'api'"),
+     AT ".match.client_cert.sha256: must be a SHA-256 fingerprint: 64 hex digits, optionally in "
+        "pairs separated by ':', got \"abc\""},
+    {CROUTE("optional", "'match': {'client_cert': {'sha256': ['" FP_HEX "', '" FP_HEX
+                        "0']}}, 'upstream': 'api'"),
+     AT ".match.client_cert.sha256[1]: must be a SHA-256 fingerprint"},
+    {CROUTE("optional", "'match': {'client_cert': {'sha256': 'g3bdbfa7fba1bb361330faf90d15452cc0a"
+                        "67d9c37ab6fc2a6bc3f6cbc155aac'}}, 'upstream': 'api'"),
+     AT ".match.client_cert.sha256: must be a SHA-256 fingerprint"},
+    {CROUTE("optional", "'match': {'client_cert': {'sha256': '93:BD:BF:A7:FB:A1:BB:36:13:30:FA:F9:"
+                        "0D:15:45:2C:C0:A6:7D:9C:37:AB:6F:C2:A6:BC:3F:6C:BC:155A:AC'}}, "
+                        "'upstream': 'api'"),
+     AT ".match.client_cert.sha256: must be a SHA-256 fingerprint"},
 };
 
 static void route_bad_configs(void **state)
@@ -216,9 +316,8 @@ static void route_long_regex_rejected(void **state)
 int test_route_group(void)
 {
     const struct CMUnitTest t[] = {
-        cmocka_unit_test(route_every_proxy_key),
-        cmocka_unit_test(route_respond_and_redirect),
-        cmocka_unit_test(route_bad_configs),
+        cmocka_unit_test(route_every_proxy_key),     cmocka_unit_test(route_respond_and_redirect),
+        cmocka_unit_test(route_client_cert_keys),    cmocka_unit_test(route_bad_configs),
         cmocka_unit_test(route_long_regex_rejected),
     };
     return cmocka_run_group_tests_name("config/route", t, NULL, NULL);

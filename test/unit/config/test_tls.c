@@ -597,11 +597,13 @@ static void bad_upstream_tls(void **state)
         tcfg_expect_err(bad_up_tls[i].json, bad_up_tls[i].msg);
 }
 
-/* The issue-5 keys of examples/reference.json reach their fields (files resolved). */
+/* The issue-5 keys of examples/reference.json reach their fields (files resolved), client
+ * certificates on the HTTPS listener's routes included. */
 static void reference_tls(void **state)
 {
     struct rw_cfg_errs errs = {0};
     struct rw_cfg *cfg = NULL;
+    const struct rw_cfg_listener *l = NULL;
     const struct rw_cfg_tls *t = NULL;
     const struct rw_cfg_upstream_tls *u = NULL;
     int rc = rw_cfg_load_file(SRC "examples/reference.json", &cfg, &errs);
@@ -611,7 +613,8 @@ static void reference_tls(void **state)
     assert_int_equal(rc, 0);
     for (uint32_t i = 0; i < cfg->nlisteners; i++)
         if (cfg->listeners[i].tls.enabled)
-            t = &cfg->listeners[i].tls;
+            l = &cfg->listeners[i];
+    t = l ? &l->tls : NULL;
     for (uint32_t i = 0; i < cfg->nupstreams; i++)
         if (cfg->upstreams[i].tls.enabled)
             u = &cfg->upstreams[i].tls;
@@ -635,6 +638,14 @@ static void reference_tls(void **state)
     assert_int_equal(t->client_auth, RW_CFG_CLIENT_AUTH_OPTIONAL);
     assert_non_null(t->client_ca);
     assert_string_equal(t->client_header, "x-client-cert-subject");
+    assert_int_equal(l->nroutes, 5);
+    assert_int_equal(l->routes[0].match.cert.nsubjects, 1);
+    assert_string_equal(l->routes[0].match.cert.subjects[0], "CN=alice,O=Ringwall\\, Test,C=US");
+    assert_int_equal(l->routes[0].match.cert.nsans, 2);
+    assert_int_equal(l->routes[0].match.cert.nsha256, 1);
+    assert_int_equal(l->routes[0].match.cert.sha256[0][0], 0x93);
+    assert_true(l->routes[2].client_cert_required);
+    assert_true(l->routes[3].match.cert.present);
     assert_true(u->verify);
     assert_string_equal(u->ca, SRC "examples/../test/unit/tls/data/root.crt");
     assert_string_equal(u->sni, "backend.internal");
