@@ -374,12 +374,12 @@ static char *route_san_canonical(const char *s)
 {
     int type = route_san_type(s);
     const char *v = strchr(s, ':') + 1;
-    size_t tl = strlen(san_types[type]);
-    char *out = rw__cfg_xcalloc(1, tl + 1 + strlen(v) + 1);
+    size_t tl = strlen(san_types[type]), vl = strlen(v);
+    char *out = rw__cfg_xcalloc(1, tl + 1 + vl + 1);
 
     memcpy(out, san_types[type], tl);
     out[tl] = ':';
-    strcpy(out + tl + 1, v);
+    memcpy(out + tl + 1, v, vl + 1);
     if (type == SAN_DNS)
         rw__cfg_lower(out + tl + 1);
     return out;
