@@ -5,15 +5,26 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "admin/sbuf.h"
 
 #define METRIC_PREFIX "ringwall_"
-#define SHARD_ALIGN 64
+#define MAX_CAPACITY (1u << 24) /* series per family; slot numbers stay 32-bit */
+
+/*
+ * Shard layout: every family owns a fixed range of slots in every shard, sized for its
+ * capacity at seal, so a series added later never moves and writers keep their plain
+ * base + idx * stride address. Each shard is one anonymous mapping reserved with
+ * MAP_NORESERVE: pages are committed on first write, so unused capacity costs address
+ * space, not memory, and a new series' slots read as zero without being cleared.
+ */
 
 /* Default histogram: durations observed in microseconds, exposed in seconds. */
 static const uint64_t default_bounds_us[] = {
@@ -29,8 +40,13 @@ struct mfam {
     char *help;                         /* owned */
     char *labels[RW_METRIC_MAX_LABELS]; /* owned */
     uint32_t nlabels;
+    /* under reg->mu once sealed: the series table (adders and render) */
     char **values;                 /* owned: nseries * nlabels strings, each owned */
-    uint32_t cap;                  /* series capacity of values */
+    uint8_t *hidden;               /* owned: per series, 1 = not rendered; NULL: none hidden */
+    uint32_t vcap;                 /* series capacity of values and hidden */
+    uint32_t *ix;                  /* owned: open addressing, series idx + 1 (0 = empty) */
+    uint32_t ix_size;              /* power of two, or 0 */
+    uint32_t max_series;           /* capacity: room reserved in every shard (at seal) */
     double divisor;                /* exposed = observed / divisor (histogram bounds and sum) */
     rw_metric_collect_fn *collect; /* collector families only */
     void *collect_arg;             /* borrowed: given to collect */
@@ -41,9 +57,11 @@ struct rw_metrics {
     uint32_t nshards;
     uint32_t nslots;
     bool sealed;
-    uint64_t **shards; /* owned: nshards aligned blocks of nslots */
-    struct mfam *head; /* owned list, in declaration order */
-    struct mfam *tail; /* borrowed: last of head */
+    size_t shard_bytes; /* length of each shard's mapping */
+    uint64_t **shards;  /* owned: nshards mappings of nslots (NULL until mapped) */
+    pthread_mutex_t mu; /* run-time series additions and hides against render */
+    struct mfam *head;  /* owned list, in declaration order */
+    struct mfam *tail;  /* borrowed: last of head */
 };
 
 struct rw_metric_sink {
@@ -66,6 +84,7 @@ struct rw_metrics *rw_metrics_new(uint32_t nshards, int *err)
         return NULL;
     }
     r->nshards = nshards;
+    pthread_mutex_init(&r->mu, NULL);
     return r;
 }
 
@@ -75,6 +94,8 @@ static void fam_free(struct mfam *f)
     for (uint32_t i = 0; f->values && i < n; i++)
         free(f->values[i]);
     free(f->values);
+    free(f->hidden);
+    free(f->ix);
     for (uint32_t i = 0; i < f->nlabels; i++)
         free(f->labels[i]);
     free(f->name);
@@ -92,8 +113,10 @@ void rw_metrics_free(struct rw_metrics *r)
         fam_free(f);
     }
     for (uint32_t i = 0; i < r->nshards; i++)
-        free(r->shards[i]);
+        if (r->shards[i])
+            munmap(r->shards[i], r->shard_bytes);
     free(r->shards);
+    pthread_mutex_destroy(&r->mu);
     free(r);
 }
 
@@ -157,6 +180,7 @@ static struct mfam *fam_new(struct rw_metrics *r, enum rw_metric_type type, cons
     f->m._shards = (uint64_t *const *)r->shards;
     f->m._stride = 1;
     f->divisor = 1;
+    f->max_series = RW_METRIC_DEFAULT_CAPACITY;
     for (uint32_t i = 0; i < nlabels; i++)
         if (!(f->labels[i] = strdup(labels[i])))
             f->nlabels = i; /* free what was copied */
@@ -185,8 +209,10 @@ struct rw_metric *rw_metrics_add(struct rw_metrics *r, enum rw_metric_type type,
     if (type == RW_METRIC_HISTOGRAM)
         rw_metric_set_buckets(&f->m, default_bounds_us,
                               sizeof(default_bounds_us) / sizeof(default_bounds_us[0]), 1e-6);
-    if (nlabels == 0)
+    if (nlabels == 0) {
+        f->max_series = 1;
         f->m._nseries = 1;
+    }
     return &f->m;
 }
 
@@ -208,22 +234,104 @@ int rw_metric_set_buckets(struct rw_metric *m, const uint64_t *bounds, uint32_t 
     return 0;
 }
 
-int rw_metric_series(struct rw_metric *m, const char *const *values)
+int rw_metric_set_capacity(struct rw_metric *m, uint32_t max_series)
 {
     struct mfam *f = (struct mfam *)m;
-    if (f->reg->sealed || f->nlabels == 0 || f->collect)
+    if (f->reg->sealed || f->collect || f->nlabels == 0 || max_series == 0 ||
+        max_series > MAX_CAPACITY)
         return -EINVAL;
+    f->max_series = max_series;
+    return 0;
+}
+
+/* FNV-1a over the values, each with its terminating NUL (so "a","bc" != "ab","c"). */
+static uint32_t tuple_hash(const char *const *values, uint32_t n)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (uint32_t i = 0; i < n; i++) {
+        const unsigned char *p = (const unsigned char *)values[i];
+        do {
+            h ^= *p;
+            h *= 0x100000001b3ull;
+        } while (*p++);
+    }
+    return (uint32_t)(h ^ (h >> 32));
+}
+
+static bool row_equal(const struct mfam *f, uint32_t idx, const char *const *values)
+{
+    char *const *row = f->values + (size_t)idx * f->nlabels;
     for (uint32_t i = 0; i < f->nlabels; i++)
-        if (!values[i])
-            return -EINVAL;
-    if (m->_nseries == f->cap) {
-        uint32_t cap = f->cap ? f->cap * 2 : 8;
+        if (strcmp(row[i], values[i]) != 0)
+            return false;
+    return true;
+}
+
+static void ix_put(uint32_t *ix, uint32_t mask, uint32_t hash, uint32_t idx)
+{
+    uint32_t k = hash & mask;
+    while (ix[k])
+        k = (k + 1) & mask;
+    ix[k] = idx + 1;
+}
+
+/* The series with these values, or -1. */
+static int ix_find(const struct mfam *f, const char *const *values, uint32_t hash)
+{
+    if (!f->ix_size)
+        return -1;
+    uint32_t mask = f->ix_size - 1;
+    for (uint32_t k = hash & mask; f->ix[k]; k = (k + 1) & mask)
+        if (row_equal(f, f->ix[k] - 1, values))
+            return (int)(f->ix[k] - 1);
+    return -1;
+}
+
+/* Room for one more series: the rows, and the index kept at most half full. */
+static int series_reserve(struct mfam *f)
+{
+    uint32_t n = f->m._nseries;
+    if (n == f->vcap) {
+        uint32_t cap = f->vcap ? f->vcap * 2 : 8;
         char **v = realloc(f->values, (size_t)cap * f->nlabels * sizeof(*v));
         if (!v)
             return -ENOMEM;
         f->values = v;
-        f->cap = cap;
+        uint8_t *hd = realloc(f->hidden, cap);
+        if (!hd)
+            return -ENOMEM;
+        f->hidden = hd;
+        f->vcap = cap;
     }
+    if ((uint64_t)(n + 1) * 2 <= f->ix_size)
+        return 0;
+    uint32_t size = f->ix_size ? f->ix_size * 2 : 16;
+    uint32_t *ix = calloc(size, sizeof(*ix));
+    if (!ix)
+        return -ENOMEM;
+    for (uint32_t i = 0; i < n; i++)
+        ix_put(ix, size - 1,
+               tuple_hash((const char *const *)f->values + (size_t)i * f->nlabels, f->nlabels), i);
+    free(f->ix);
+    f->ix = ix;
+    f->ix_size = size;
+    return 0;
+}
+
+static int series_find_or_add(struct mfam *f, const char *const *values)
+{
+    uint32_t hash = tuple_hash(values, f->nlabels);
+    int idx = ix_find(f, values, hash);
+    if (idx >= 0) {
+        f->hidden[idx] = 0;
+        return idx;
+    }
+    struct rw_metric *m = &f->m;
+    if (f->reg->sealed && m->_nseries >= f->max_series)
+        return -ENOSPC;
+    int rc = series_reserve(f);
+    if (rc < 0)
+        return rc;
     char **row = f->values + (size_t)m->_nseries * f->nlabels;
     for (uint32_t i = 0; i < f->nlabels; i++) {
         row[i] = strdup(values[i]);
@@ -233,7 +341,34 @@ int rw_metric_series(struct rw_metric *m, const char *const *values)
             return -ENOMEM;
         }
     }
+    f->hidden[m->_nseries] = 0;
+    ix_put(f->ix, f->ix_size - 1, hash, m->_nseries);
     return (int)m->_nseries++;
+}
+
+int rw_metric_series(struct rw_metric *m, const char *const *values)
+{
+    struct mfam *f = (struct mfam *)m;
+    if (f->nlabels == 0 || f->collect)
+        return -EINVAL;
+    for (uint32_t i = 0; i < f->nlabels; i++)
+        if (!values[i])
+            return -EINVAL;
+    pthread_mutex_lock(&f->reg->mu);
+    int rc = series_find_or_add(f, values);
+    pthread_mutex_unlock(&f->reg->mu);
+    return rc;
+}
+
+void rw_metric_series_hide(struct rw_metric *m, uint32_t idx, bool hidden)
+{
+    struct mfam *f = (struct mfam *)m;
+    pthread_mutex_lock(&f->reg->mu);
+    if (!f->hidden && !f->collect && f->nlabels == 0)
+        f->hidden = calloc(1, sizeof(*f->hidden)); /* the implicit series 0 */
+    if (f->hidden && idx < m->_nseries)
+        f->hidden[idx] = hidden;
+    pthread_mutex_unlock(&f->reg->mu);
 }
 
 int rw_metrics_collector(struct rw_metrics *r, enum rw_metric_type type, const char *name,
@@ -255,23 +390,33 @@ int rw_metrics_seal(struct rw_metrics *r)
 {
     if (r->sealed)
         return -EINVAL;
-    uint32_t slots = 0;
+    uint64_t slots = 0;
     for (struct mfam *f = r->head; f; f = f->next) {
         if (f->collect)
             continue;
-        f->m._base = slots;
-        slots += f->m._nseries * f->m._stride;
+        if (f->max_series < f->m._nseries)
+            f->max_series = f->m._nseries;
+        f->m._base = (uint32_t)slots;
+        slots += (uint64_t)f->max_series * f->m._stride;
+        if (slots > UINT32_MAX)
+            return -EOVERFLOW;
     }
-    size_t bytes = ((size_t)slots * sizeof(uint64_t) + SHARD_ALIGN - 1) / SHARD_ALIGN * SHARD_ALIGN;
-    if (bytes == 0)
-        bytes = SHARD_ALIGN;
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    size_t bytes = ((size_t)(slots ? slots : 1) * sizeof(uint64_t) + page - 1) / page * page;
+    r->shard_bytes = bytes;
     for (uint32_t i = 0; i < r->nshards; i++) {
-        r->shards[i] = aligned_alloc(SHARD_ALIGN, bytes);
-        if (!r->shards[i])
+        void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (p == MAP_FAILED) {
+            while (i--) {
+                munmap(r->shards[i], bytes);
+                r->shards[i] = NULL;
+            }
             return -ENOMEM;
-        memset(r->shards[i], 0, bytes);
+        }
+        r->shards[i] = p;
     }
-    r->nslots = slots;
+    r->nslots = (uint32_t)slots;
     r->sealed = true;
     return 0;
 }
@@ -415,6 +560,8 @@ static void put_family(struct rw__sbuf *b, struct rw_metrics *r, struct mfam *f)
         return;
     }
     for (uint32_t i = 0; i < f->m._nseries; i++) {
+        if (f->hidden && f->hidden[i])
+            continue;
         const char *const *values =
             f->values ? (const char *const *)f->values + (size_t)i * f->nlabels : NULL;
         if (f->type == RW_METRIC_HISTOGRAM) {
@@ -435,7 +582,9 @@ int rw_metrics_render(struct rw_metrics *r, char **out, size_t *len)
     struct rw__sbuf b = {0};
     if (!r->sealed)
         return -EINVAL;
+    pthread_mutex_lock(&r->mu);
     for (struct mfam *f = r->head; f; f = f->next)
         put_family(&b, r, f);
+    pthread_mutex_unlock(&r->mu);
     return rw__sbuf_take(&b, out, len);
 }

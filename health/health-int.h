@@ -82,9 +82,12 @@ struct rw_health;
 struct rw__hc_srv {
     struct rw_health *h;   /* borrowed */
     struct rw__hc_ups *u;  /* borrowed */
-    struct rw_backend *b;  /* borrowed: the pool's (outlives h's thread) */
+    struct rw_backend *b;  /* borrowed: the pool's; NULL once the upstream is removed */
     struct rw__hp_srv *hp; /* borrowed: u's chunk */
+    uint64_t uid;          /* b->uid, kept so inheriting never reads a removed pool */
     bool tracked;          /* listed in the pool's current snapshot */
+    bool inherited;        /* sm/ej/schedule copied from a previous upstream, not yet tracked */
+    bool inh_active;       /* ... including the active input and its schedule */
     struct rw__hc_sm sm;
     struct rw__ej ej;
     bool cap_blocked; /* the last trip was refused by max_eject_percent */
@@ -118,11 +121,12 @@ struct rw__hc_srv {
     struct rw_chunked ck;
 };
 
-/* One upstream. */
+/* One upstream. Built by the control thread, then owned by the health thread while it
+ * runs (rw__hc_cmd); workers reach it through rw_health.by_index only. */
 struct rw__hc_ups {
     uint32_t index;
-    const char *name;     /* borrowed: caller's */
-    struct rw_pool *pool; /* borrowed */
+    const char *name;     /* borrowed: caller's; "(removed)" once removed */
+    struct rw_pool *pool; /* borrowed; NULL once removed */
     bool has_active, has_passive;
     struct rw_hc_params act; /* strings owned (copies) */
     struct rw_passive_params pas;
@@ -135,30 +139,70 @@ struct rw__hc_ups {
     /* published to workers: chunk i holds server ids [64i, 64i + 64) */
     _Atomic(struct rw__hp_srv *) hp[RW_HEALTH_MAX_SERVERS / RW__HC_CHUNK];
     _Atomic uint32_t tripped; /* some server tripped since the last sweep */
+    /* health thread, once removed while ops were outstanding */
+    struct rw__hc_ups *dying_next; /* rw_health.dying list */
+    struct rw__hc_cmd *rm_cmd;     /* borrowed: the removal to acknowledge, or NULL */
+    uint64_t rm_deadline_ms;       /* acknowledge by then even if ops are still out */
+};
+
+/* A request from the control thread to the health thread (rw__hc_submit). Lives on
+ * the submitter's stack until done. */
+enum rw__hc_cmd_kind {
+    RW__HC_CMD_ADD = 1,
+    RW__HC_CMD_REMOVE,
+};
+struct rw__hc_cmd {
+    uint8_t kind;            /* enum rw__hc_cmd_kind */
+    struct rw__hc_ups *u;    /* ADD: owned by h once rc == 0; REMOVE: freed by h */
+    struct rw__hc_ups *from; /* ADD: inherit from this registered upstream, or NULL */
+    int rc;                  /* ADD: 0 or -ENOMEM */
+    bool done;               /* under cmd_mu: run by the health thread */
+    bool bounced;            /* under cmd_mu: the thread exited first; the submitter runs it */
+    struct rw__hc_cmd *next;
 };
 
 struct rw_health {
-    /* config time, read-only after start */
+    /* config time, read-only after */
     const struct rw_io_ops *io;
     uint32_t nworkers;
-    struct rw__hc_ups **by_index; /* owned array of owned upstreams, RW__HC_MAX_UPSTREAMS */
-    struct rw__hc_ups **ups;      /* owned array, borrowed entries: in registration order */
-    uint32_t nups;
+    /* written by the control thread (add/remove), read by any thread: workers in
+     * rw_health_report, stats readers. An entry is freed only after an RCU grace
+     * period following its removal. Owned array of owned upstreams. */
+    _Atomic(struct rw__hc_ups *) *by_index;
+    /* the health thread while it runs (cmd_live), else the control thread */
+    struct rw__hc_ups **ups; /* owned array, borrowed entries: in registration order */
+    uint32_t nups, ups_cap;
+    struct rw__hc_ups *dying; /* owned list: removed, waiting for their ops' final completions */
     /* thread control */
     pthread_t th;
     bool has_thread;
     _Atomic int started; /* 0 not yet, 1 running, 2 exited, <0 start error */
     _Atomic bool stop;
+    /* the command queue (rw__hc_submit) */
+    pthread_mutex_t cmd_mu;
+    pthread_cond_t cmd_cv;
+    bool cmd_live;                /* under cmd_mu: the health thread takes commands */
+    struct rw__hc_cmd *cmd_head;  /* under cmd_mu: borrowed, FIFO */
+    struct rw__hc_cmd **cmd_tail; /* under cmd_mu */
     /* health thread only */
     struct rw_loop *loop;
     struct rw_timer sweep;
     struct rw_hdr *hdrs; /* owned: parse scratch */
     uint64_t rng;
-    uint32_t nbusy; /* servers with a connection or ops outstanding */
 };
 
 /* thread.c */
 uint64_t rw__hc_now_us(void);
+/* The server object for backend b in u, created on first sight (with its passive block).
+ * NULL on -ENOMEM or an id >= RW_HEALTH_MAX_SERVERS. Health thread, or the control
+ * thread while no health thread runs. */
+struct rw__hc_srv *rw__hc_srv_get(struct rw_health *h, struct rw__hc_ups *u, struct rw_backend *b);
+/* Follow u's pool snapshot: track new servers (first checks start), untrack gone ones. */
+void rw__hc_discover(struct rw_health *h, struct rw__hc_ups *u, uint64_t now);
+/* True while a server of u has a connection or an op outstanding. */
+bool rw__hc_ups_busy(const struct rw__hc_ups *u);
+/* Free u, its server objects and passive blocks (closing any fd left open). */
+void rw__hc_ups_free(struct rw__hc_ups *u);
 /* Re-evaluate b's state from the server's inputs; log the change with reason. */
 void rw__hc_apply(struct rw__hc_srv *s, const char *what, const char *reason);
 /* Schedule the next check after the current one ended. */
@@ -179,6 +223,26 @@ void rw__hc_result(struct rw__hc_srv *s, bool ok);
 void rw__hp_sweep(struct rw__hc_ups *u, uint64_t now_ms);
 /* Start (on) or stop tracking s's passive state. */
 void rw__hp_track(struct rw__hc_srv *s, bool on);
+/* Start tracking s with the passive state it inherited (ejection timer re-armed). */
+void rw__hp_track_inherited(struct rw__hc_srv *s);
+
+/* params.c: control thread */
+/* Validate and copy the parameters into a new, unregistered upstream (*out). 0,
+ * -EINVAL or -ENOMEM. */
+int rw__hc_ups_new(uint32_t index, const char *name, struct rw_pool *pool,
+                   const struct rw_hc_params *active, const struct rw_passive_params *passive,
+                   struct rw__hc_ups **out);
+
+/* ups.c */
+/* Run the queued commands (the loop's wake callback, and every sweep). Health thread. */
+void rw__hc_cmd_drain(struct rw_health *h);
+/* Health thread at exit, after its last use of h->ups: stop taking commands; the ones
+ * still queued are handed back to their submitters, who run them themselves. */
+void rw__hc_cmd_close(struct rw_health *h);
+/* Free the removed upstreams whose ops have all completed, acknowledging their
+ * removal (or acknowledge it once its deadline passed). Health thread, every loop turn
+ * while h->dying is not empty. */
+void rw__hc_reap(struct rw_health *h);
 /* Publish s's tracked/healthy/ejected bits for rw_health_stats. */
 void rw__hc_publish_flags(struct rw__hc_srv *s);
 

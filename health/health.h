@@ -18,6 +18,13 @@
  * pool's published snapshot (re-read every RW_HEALTH_SWEEP_MS), so a server added by a
  * reload or an admin is checked at once; a server that leaves the snapshot stops being
  * checked. Every change of a server's inputs is logged once, with the reason.
+ *
+ * Upstreams come and go at run time (configuration reload): the control thread (the
+ * one that created h; add, remove, start, stop and free are never called concurrently)
+ * adds and removes them while the thread runs. Those commands go to the health thread
+ * through a queue and the loop's wake, and return once it applied them. An upstream
+ * that replaces another can inherit its servers' health state by uid, so a reload
+ * neither resurrects a dead server nor holds back a live one.
  */
 
 #define RW_HEALTH_STATUS_WORDS 8    /* bitmap of codes 100..599: bit (code - 100) */
@@ -95,26 +102,57 @@ struct rw_health;
  * Start-up thread. */
 struct rw_health *rw_health_new(const struct rw_io_ops *io, uint32_t nworkers, int *err);
 
-/* Register upstream `index` (the id workers pass to rw_health_report; < 4096, each at
- * most once) named name (borrowed: outlives h) over pool (borrowed: must outlive
- * rw_health_stop). active / passive may be NULL (none); both NULL is allowed (the
- * upstream is only tracked). Parameters are copied. 0, -EINVAL (bad index, duplicate,
- * jitter > 50, percent > 100), -EBUSY (already started) or -ENOMEM. Start-up thread,
- * before rw_health_start. */
+/* rw_health_add_upstream_ex(h, index, name, pool, active, passive, -1). */
 int rw_health_add_upstream(struct rw_health *h, uint32_t index, const char *name,
                            struct rw_pool *pool, const struct rw_hc_params *active,
                            const struct rw_passive_params *passive);
 
+/* Register upstream `index` (the id workers pass to rw_health_report; < 4096, not
+ * registered now; an index freed by rw_health_remove_upstream may be reused) named name
+ * (borrowed: until the upstream is removed or h freed) over pool (borrowed: until
+ * rw_health_remove_upstream(index) or rw_health_stop returns). active / passive may be
+ * NULL (none); both NULL is allowed (the upstream is only tracked). Parameters are
+ * copied.
+ * inherit_from: -1, or a registered upstream index whose servers hand their state over:
+ * each server of pool's current snapshot whose rw_backend.uid matches one there starts
+ * with that server's active input (healthy, rise/fall streaks, next check slot) when
+ * both upstreams have active checks, its passive state (ejection with its end time and
+ * backoff, probation, error streak) when both have passive checks, and its figures
+ * (rw_health_stats counters). The matched servers' rw_backend state is written before
+ * this returns (DOWN when inherited unhealthy or ejected, UP when healthy; DRAIN is left
+ * alone), so publish pool after this call. Other servers start as new ones: up until
+ * their first check (initial down: down), checked at once. The old upstream is not
+ * changed: it keeps checking until it is removed.
+ * Before rw_health_start the upstream waits for the start; while the thread runs its
+ * first checks start before this returns; after rw_health_stop it is registered only.
+ * 0, -EINVAL (bad or registered index, bad inherit_from, jitter > 50, percent > 100),
+ * -ENOENT (inherit_from not registered) or -ENOMEM. Control thread; while the thread
+ * runs, blocks until the health thread applied it (one loop turn). */
+int rw_health_add_upstream_ex(struct rw_health *h, uint32_t index, const char *name,
+                              struct rw_pool *pool, const struct rw_hc_params *active,
+                              const struct rw_passive_params *passive, int32_t inherit_from);
+
+/* Unregister upstream `index`. When this returns: reports and rw_health_stats for index
+ * are ignored / -ENOENT, the health thread holds no reference to its pool or name (its
+ * checks are cancelled, their connections closed, its timers disarmed), so the caller
+ * may free the pool at once, and index may be registered again. Server states in the
+ * pool are left as they are. An unknown index is a no-op. Before start, while running or
+ * after stop. Control thread, not an online RCU reader: blocks for one RCU grace period
+ * (workers inside rw_health_report) and, while the thread runs, until it applied the
+ * removal and its closes completed (a loop turn or two; after 1 s it returns anyway,
+ * with the rest of the close still in flight but no longer referencing pool or name). */
+void rw_health_remove_upstream(struct rw_health *h, uint32_t index);
+
 /* Spawn the health thread (its loop is created on it) and return once it runs; the
  * first check of every server starts at once. 0 or -errno (-EALREADY when started).
- * Start-up thread. */
+ * Control thread. */
 int rw_health_start(struct rw_health *h);
 
 /* Stop the thread: cancel checks, close connections, join. Any thread except the
  * health thread; idempotent. Server states are left as they are. */
 void rw_health_stop(struct rw_health *h);
 
-/* Stop if needed and free everything. NULL is a no-op. Start-up thread. */
+/* Stop if needed and free everything. NULL is a no-op. Control thread. */
 void rw_health_free(struct rw_health *h);
 
 /* Worker side, on the request path: report the outcome of one attempt on server
@@ -122,14 +160,16 @@ void rw_health_free(struct rw_health *h);
  * RW_OUT_OK. Lock-free and never blocks: a success is one relaxed load (a store only
  * when it ends a streak); an error is a few relaxed atomics on the server's own cache
  * line plus a coarse clock read. Crossing the threshold sets a flag the health thread
- * polls (RW_HEALTH_SWEEP_MS). Reports for unknown upstreams, servers not yet seen by
- * the health thread, or upstreams without passive checks are ignored. Any thread,
- * while h is started (reports after rw_health_stop are ignored). */
+ * polls (RW_HEALTH_SWEEP_MS). Reports for unknown or removed upstreams, servers not yet
+ * seen by the health thread, or upstreams without passive checks are ignored. Any
+ * thread while h exists; one that may race with rw_health_remove_upstream must be a
+ * registered RCU reader (workers are): the upstream is freed after a grace period. */
 void rw_health_report(struct rw_health *h, uint32_t worker, uint32_t upstream, uint32_t server_id,
                       enum rw_outcome o, int status);
 
 /* Read server_id's figures (relaxed; a snapshot, not a consistent cut). 0, or -ENOENT
- * (unknown upstream or server). Any thread while h exists. */
+ * (unknown or removed upstream, or unknown server). A registered RCU reader thread, or
+ * the control thread, while h exists. */
 int rw_health_stats(struct rw_health *h, uint32_t upstream, uint32_t server_id,
                     struct rw_health_stats *out);
 

@@ -87,26 +87,10 @@ static int hc_passive_init(struct rw_passive_params *p, const struct rw_passive_
     return 0;
 }
 
-static void hc_ups_drop(struct rw__hc_ups *u)
+int rw__hc_ups_new(uint32_t index, const char *name, struct rw_pool *pool,
+                   const struct rw_hc_params *active, const struct rw_passive_params *passive,
+                   struct rw__hc_ups **out)
 {
-    if (u->act.tls)
-        rw_tls_client_ctx_unref(u->act.tls);
-    free((char *)u->act.tls_sni);
-    free((char *)u->act.path);
-    free((char *)u->act.method);
-    free((char *)u->act.host);
-    free((char *)u->act.expect_body);
-    free(u);
-}
-
-int rw_health_add_upstream(struct rw_health *h, uint32_t index, const char *name,
-                           struct rw_pool *pool, const struct rw_hc_params *active,
-                           const struct rw_passive_params *passive)
-{
-    if (h->has_thread)
-        return -EBUSY;
-    if (index >= RW__HC_MAX_UPSTREAMS || h->by_index[index] || !pool || !name)
-        return -EINVAL;
     struct rw__hc_ups *u = aligned_alloc(64, (sizeof(*u) + 63) / 64 * 64);
     if (!u)
         return -ENOMEM;
@@ -125,13 +109,10 @@ int rw_health_add_upstream(struct rw_health *h, uint32_t index, const char *name
         u->has_passive = true;
         rc = hc_passive_init(&u->pas, passive);
     }
-    struct rw__hc_ups **ups = rc ? NULL : realloc(h->ups, (h->nups + 1) * sizeof(*ups));
-    if (!ups) {
-        hc_ups_drop(u);
-        return rc ? rc : -ENOMEM;
+    if (rc < 0) {
+        rw__hc_ups_free(u);
+        return rc;
     }
-    h->ups = ups;
-    h->ups[h->nups++] = u;
-    h->by_index[index] = u;
+    *out = u;
     return 0;
 }

@@ -31,7 +31,9 @@ static struct rw__hp_srv *hp_block(struct rw_health *h, uint32_t upstream, uint3
 {
     if (upstream >= RW__HC_MAX_UPSTREAMS || id >= RW_HEALTH_MAX_SERVERS)
         return NULL;
-    struct rw__hc_ups *u = h->by_index[upstream];
+    /* Workers are RCU readers: a removed upstream is freed only after they all passed a
+     * quiescent point (rw_health_remove_upstream), so u stays valid for this report. */
+    struct rw__hc_ups *u = atomic_load_explicit(&h->by_index[upstream], memory_order_acquire);
     if (!u)
         return NULL;
     struct rw__hp_srv *chunk =
@@ -184,5 +186,24 @@ void rw__hp_track(struct rw__hc_srv *s, bool on)
     atomic_store_explicit(&s->hp->probation_ok, 0, memory_order_relaxed);
     atomic_store_explicit(&s->hp->flags, on && s->u->has_passive ? RW__HP_ON : 0,
                           memory_order_release);
+    rw__hc_publish_flags(s);
+}
+
+void rw__hp_track_inherited(struct rw__hc_srv *s)
+{
+    struct rw__hc_ups *u = s->u;
+    uint32_t fl = 0;
+    rw_timer_init(&s->eject_tm, hp_return, s);
+    if (u->has_passive) {
+        fl = RW__HP_ON | (s->ej.ejected ? RW__HP_EJECTED : 0) |
+             (s->ej.probation ? RW__HP_PROBATION : 0);
+        if (s->ej.ejected) {
+            uint64_t now = rw_loop_now(s->h->loop);
+            u->nejected++;
+            rw_timer_arm(rw_loop_wheel(s->h->loop), &s->eject_tm,
+                         s->ej.until_ms > now ? s->ej.until_ms : now);
+        }
+    }
+    atomic_store_explicit(&s->hp->flags, fl, memory_order_release);
     rw__hc_publish_flags(s);
 }

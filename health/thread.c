@@ -109,10 +109,7 @@ static void hc_on_sched(struct rw_timer *t)
     rw__hc_check_start(t->owner);
 }
 
-/* The server object for backend b, created on first sight (with its passive block,
- * published to workers). NULL on -ENOMEM. */
-static struct rw__hc_srv *hc_srv_get(struct rw_health *h, struct rw__hc_ups *u,
-                                     struct rw_backend *b)
+struct rw__hc_srv *rw__hc_srv_get(struct rw_health *h, struct rw__hc_ups *u, struct rw_backend *b)
 {
     if (b->id >= RW_HEALTH_MAX_SERVERS)
         return NULL;
@@ -144,6 +141,7 @@ static struct rw__hc_srv *hc_srv_get(struct rw_health *h, struct rw__hc_ups *u,
     s->h = h;
     s->u = u;
     s->b = b;
+    s->uid = b->uid;
     s->hp = &chunk[b->id % RW__HC_CHUNK];
     s->fd = -1;
     rw_timer_init(&s->sched, hc_on_sched, s);
@@ -155,9 +153,52 @@ static struct rw__hc_srv *hc_srv_get(struct rw_health *h, struct rw__hc_ups *u,
     return s;
 }
 
+/* The first check runs now; the next lands on this server's phase of the interval,
+ * so servers added together spread out afterwards. */
+static void hc_first_check(struct rw__hc_srv *s, uint64_t now)
+{
+    s->base_ms = now + rw__hc_phase(s->uid, s->u->act.interval_ms);
+    s->slot_fresh = true;
+    s->due_ms = now;
+    rw__hc_check_start(s);
+}
+
+/* A server that inherited its inputs from the upstream it replaces: no "first check"
+ * treatment, an ejection keeps its end time, and the schedule keeps its next slot
+ * (within one interval), so a reload neither bursts checks nor forgets failures. */
+static void hc_track_inherited(struct rw__hc_srv *s, uint64_t now)
+{
+    struct rw__hc_ups *u = s->u;
+    s->inherited = false;
+    s->tracked = true;
+    u->ntracked++;
+    rw__hp_track_inherited(s);
+    if (!u->has_active && !u->has_passive)
+        return;
+    rw__hc_apply(s, "tracked", "state carried over from the previous configuration");
+    if (!u->has_active)
+        return;
+    if (!s->inh_active) {
+        hc_first_check(s, now);
+        return;
+    }
+    uint64_t iv = u->act.interval_ms, due = s->due_ms;
+    due = due < now ? now : due > now + iv ? now + iv : due;
+    s->base_ms = s->due_ms = due;
+    s->slot_fresh = true;
+    if (due <= now)
+        rw__hc_check_start(s);
+    else
+        rw_timer_arm(rw_loop_wheel(s->h->loop), &s->sched, due);
+}
+
 static void hc_track(struct rw__hc_srv *s, uint64_t now)
 {
     struct rw__hc_ups *u = s->u;
+    if (s->inherited) {
+        hc_track_inherited(s, now);
+        return;
+    }
     s->tracked = true;
     u->ntracked++;
     bool down = u->has_active && (u->act.initial_down || s->b->initial_down);
@@ -171,13 +212,7 @@ static void hc_track(struct rw__hc_srv *s, uint64_t now)
     rw__hc_apply(s, "tracked", why);
     if (!u->has_active)
         return;
-    uint32_t ph = rw__hc_phase(s->b->uid, u->act.interval_ms);
-    /* The first check runs now; the next lands on this server's phase of the
-     * interval, so servers added together spread out afterwards. */
-    s->base_ms = now + ph;
-    s->slot_fresh = true;
-    s->due_ms = now;
-    rw__hc_check_start(s);
+    hc_first_check(s, now);
 }
 
 static void hc_untrack(struct rw__hc_srv *s)
@@ -191,8 +226,7 @@ static void hc_untrack(struct rw__hc_srv *s)
     rw__hp_track(s, false);
 }
 
-/* Follow the pool's snapshot: new servers are checked at once, gone ones dropped. */
-static void hc_discover(struct rw_health *h, struct rw__hc_ups *u, uint64_t now)
+void rw__hc_discover(struct rw_health *h, struct rw__hc_ups *u, uint64_t now)
 {
     const struct rw_backend_set *set = rw_pool_set(u->pool);
     if (set->generation == u->seen_gen)
@@ -204,7 +238,7 @@ static void hc_discover(struct rw_health *h, struct rw__hc_ups *u, uint64_t now)
     uint32_t nkeep = u->nsrv + set->n + 1;
     for (uint32_t i = 0; i < set->n; i++) {
         struct rw_backend *b = set->b[i];
-        struct rw__hc_srv *s = hc_srv_get(h, u, b);
+        struct rw__hc_srv *s = rw__hc_srv_get(h, u, b);
         if (!s) {
             rw_log(RW_LOG_ERR, "upstream %s: cannot track server %u", u->name, b->id);
             u->seen_gen = 0; /* try again */
@@ -215,9 +249,13 @@ static void hc_discover(struct rw_health *h, struct rw__hc_ups *u, uint64_t now)
         if (!s->tracked)
             hc_track(s, now);
     }
-    for (uint32_t i = 0; i < u->nsrv; i++)
-        if (u->srv[i] && u->srv[i]->tracked && !(i < nkeep && keep[i]))
+    for (uint32_t i = 0; i < u->nsrv; i++) {
+        if (!u->srv[i] || (i < nkeep && keep[i]))
+            continue;
+        u->srv[i]->inherited = false; /* left before it was tracked: starts fresh if back */
+        if (u->srv[i]->tracked)
             hc_untrack(u->srv[i]);
+    }
     free(keep);
 }
 
@@ -245,9 +283,11 @@ static void hc_sweep(struct rw_timer *t)
 {
     struct rw_health *h = t->owner;
     uint64_t now = rw_loop_now(h->loop);
+    rw__hc_cmd_drain(h); /* normally done at once by the wake; this bounds a lost wake */
+    rw__hc_reap(h);
     for (uint32_t i = 0; i < h->nups; i++) {
         struct rw__hc_ups *u = h->ups[i];
-        hc_discover(h, u, now);
+        rw__hc_discover(h, u, now);
         if (u->has_passive)
             rw__hp_sweep(u, now);
         if (u->has_active || u->has_passive)
@@ -256,12 +296,22 @@ static void hc_sweep(struct rw_timer *t)
     rw_timer_arm(rw_loop_wheel(h->loop), &h->sweep, now + RW_HEALTH_SWEEP_MS);
 }
 
+bool rw__hc_ups_busy(const struct rw__hc_ups *u)
+{
+    for (uint32_t k = 0; k < u->nsrv; k++)
+        if (u->srv[k] && rw__hc_busy(u->srv[k]))
+            return true;
+    return false;
+}
+
 static bool hc_any_busy(struct rw_health *h)
 {
     for (uint32_t i = 0; i < h->nups; i++)
-        for (uint32_t k = 0; k < h->ups[i]->nsrv; k++)
-            if (h->ups[i]->srv[k] && rw__hc_busy(h->ups[i]->srv[k]))
-                return true;
+        if (rw__hc_ups_busy(h->ups[i]))
+            return true;
+    for (const struct rw__hc_ups *u = h->dying; u; u = u->dying_next)
+        if (rw__hc_ups_busy(u))
+            return true;
     return false;
 }
 
@@ -286,6 +336,12 @@ static void hc_shutdown(struct rw_health *h)
         rw_loop_run_once(h->loop, 10 * 1000 * 1000);
 }
 
+static void hc_on_wake(struct rw_loop *l, void *arg)
+{
+    (void)l;
+    rw__hc_cmd_drain(arg);
+}
+
 static int hc_thread_setup(struct rw_health *h)
 {
     struct rw_loop_cfg lc = {.backend = h->io->name, .entries = 256, .buf_count = 64};
@@ -294,7 +350,10 @@ static int hc_thread_setup(struct rw_health *h)
     if (!h->loop)
         return err;
     h->hdrs = calloc(RW_H1_MAX_HEADERS, sizeof(*h->hdrs));
-    return h->hdrs ? 0 : -ENOMEM;
+    if (!h->hdrs)
+        return -ENOMEM;
+    rw_loop_set_wake(h->loop, hc_on_wake, h);
+    return 0;
 }
 
 static void *hc_thread(void *arg)
@@ -313,19 +372,27 @@ static void *hc_thread(void *arg)
     rw_rcu_register();
     h->rng = rw__hc_now_us();
     rw_timer_init(&h->sweep, hc_sweep, h);
+    pthread_mutex_lock(&h->cmd_mu);
+    h->cmd_live = true; /* from here on, h->ups belongs to this thread */
+    pthread_mutex_unlock(&h->cmd_mu);
     hc_sweep(&h->sweep); /* every server tracked, first checks started */
     atomic_store(&h->started, 1);
-    /* rw_health_stop needs no wake-up: the sweep timer bounds every wait. */
+    /* rw_health_stop wakes the loop; the sweep timer bounds every wait anyway. */
     while (!atomic_load(&h->stop)) {
         rc = rw_loop_run_once(h->loop, -1);
         if (rc < 0 && rc != -EINTR && rc != -ETIME && rc != -EAGAIN) {
             rw_log(RW_LOG_ERR, "health: loop: %s", rw_strerror(rc));
             usleep(10000);
         }
+        if (h->dying)
+            rw__hc_reap(h); /* a removal waits for its closes' final completions */
     }
     hc_shutdown(h);
+    rw__hc_reap(h);
+    bool busy = hc_any_busy(h);
+    rw__hc_cmd_close(h); /* h->ups, h->dying: the control thread's again */
     rw_rcu_unregister();
-    if (hc_any_busy(h))
+    if (busy)
         rw_log(RW_LOG_ERR, "health: operations still in flight at exit; loop leaked");
     else
         rw_loop_free(h->loop);
@@ -351,6 +418,13 @@ struct rw_health *rw_health_new(const struct rw_io_ops *io, uint32_t nworkers, i
     }
     h->io = io;
     h->nworkers = nworkers;
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* rw__hc_submit's timed waits */
+    pthread_mutex_init(&h->cmd_mu, NULL);
+    pthread_cond_init(&h->cmd_cv, &ca);
+    pthread_condattr_destroy(&ca);
+    h->cmd_tail = &h->cmd_head;
     return h;
 }
 
@@ -380,14 +454,20 @@ void rw_health_stop(struct rw_health *h)
     if (!h || !h->has_thread)
         return;
     atomic_store(&h->stop, true);
+    pthread_mutex_lock(&h->cmd_mu);
+    if (h->cmd_live)
+        rw_loop_wake(h->loop); /* the loop outlives cmd_live */
+    pthread_mutex_unlock(&h->cmd_mu);
     pthread_join(h->th, NULL);
     h->has_thread = false;
 }
 
-static void hc_ups_free(struct rw__hc_ups *u)
+void rw__hc_ups_free(struct rw__hc_ups *u)
 {
     for (uint32_t k = 0; k < u->nsrv; k++) {
         if (u->srv[k]) {
+            if (u->srv[k]->fd >= 0) /* only when the loop was leaked with it */
+                close(u->srv[k]->fd);
             rw_tls_conn_free(u->srv[k]->tls);
             free(u->srv[k]->req);
             free(u->srv[k]->rbuf);
@@ -413,20 +493,28 @@ void rw_health_free(struct rw_health *h)
         return;
     rw_health_stop(h);
     for (uint32_t i = 0; i < h->nups; i++)
-        hc_ups_free(h->ups[i]);
+        rw__hc_ups_free(h->ups[i]);
+    while (h->dying) {
+        struct rw__hc_ups *u = h->dying;
+        h->dying = u->dying_next;
+        rw__hc_ups_free(u);
+    }
     free(h->ups);
     free(h->by_index);
     free(h->hdrs);
+    pthread_mutex_destroy(&h->cmd_mu);
+    pthread_cond_destroy(&h->cmd_cv);
     free(h);
 }
 
 int rw_health_stats(struct rw_health *h, uint32_t upstream, uint32_t server_id,
                     struct rw_health_stats *out)
 {
-    if (upstream >= RW__HC_MAX_UPSTREAMS || server_id >= RW_HEALTH_MAX_SERVERS ||
-        !h->by_index[upstream])
+    if (upstream >= RW__HC_MAX_UPSTREAMS || server_id >= RW_HEALTH_MAX_SERVERS)
         return -ENOENT;
-    struct rw__hc_ups *u = h->by_index[upstream];
+    struct rw__hc_ups *u = atomic_load_explicit(&h->by_index[upstream], memory_order_acquire);
+    if (!u)
+        return -ENOENT;
     struct rw__hp_srv *c =
         atomic_load_explicit(&u->hp[server_id / RW__HC_CHUNK], memory_order_acquire);
     if (!c)

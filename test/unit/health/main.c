@@ -13,5 +13,6 @@ int main(void)
     failed += test_passive_run();
     failed += test_active_run();
     failed += test_thread_run();
+    failed += test_ups_run();
     return failed ? 1 : 0;
 }

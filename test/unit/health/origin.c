@@ -122,6 +122,7 @@ static void *t_origin_main(void *arg)
         if (atomic_load(&o->kick)) {
             for (int i = 0; i < n; i++)
                 close(pf[i + 1].fd);
+            atomic_fetch_sub(&o->open, (uint32_t)n);
             n = 0;
             atomic_store(&o->kick, false);
         }
@@ -131,6 +132,7 @@ static void *t_origin_main(void *arg)
             int c = accept(o->lfd, NULL, NULL);
             if (c >= 0) {
                 atomic_fetch_add(&o->accepts, 1);
+                atomic_fetch_add(&o->open, 1);
                 pf[n + 1] = (struct pollfd){.fd = c, .events = POLLIN};
                 lens[n++] = 0;
             }
@@ -146,6 +148,7 @@ static void *t_origin_main(void *arg)
             }
             if (!keep) {
                 close(pf[i + 1].fd);
+                atomic_fetch_sub(&o->open, 1);
                 pf[i + 1] = pf[n];
                 memcpy(bufs[i], bufs[n - 1], lens[n - 1]);
                 lens[i] = lens[n - 1];

@@ -24,6 +24,7 @@ int test_params_run(void);
 int test_passive_run(void);
 int test_active_run(void);
 int test_thread_run(void);
+int test_ups_run(void);
 
 enum t_mode {
     T_OK = 0,  /* 200, Content-Length, keep-alive */
@@ -43,6 +44,7 @@ struct t_origin {
     _Atomic bool kick; /* set: close every client connection, then cleared */
     _Atomic uint32_t accepts;
     _Atomic uint32_t requests;
+    _Atomic uint32_t open; /* client connections open now (closed ones noticed within 5 ms) */
 };
 /* Start an origin in mode m. Fails the test on error. */
 void t_origin_start(struct t_origin *o, enum t_mode m);
