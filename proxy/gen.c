@@ -18,7 +18,6 @@
 #include "health/health.h"
 #include "proxy/ops.h"
 #include "proxy/px.h"
-#include "proxy/pending.h"
 #include "tls/tls.h"
 
 #define PX_LISTEN_BACKLOG 4096

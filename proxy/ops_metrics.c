@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* The metrics registry of the proxy: families, series from the config, collectors. */
 #include "proxy/ops.h"
-#include "proxy/pending.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -345,8 +345,8 @@ class ReloadSoakTest(h.RwTestCase):
                     self.assertFalse(r["ok"])
                 r = a.cmd("reload", path=paths[(i + 1) % 2])
                 self.assertTrue(r["ok"], r)
-                if i in (100, self.RELOADS - 1):
-                    time.sleep(0.5)  # old generations go as their last request ends
+                time.sleep(0.005)  # about 10 reloads a second... times 20: a busy operator
+                if (i + 1) % 100 == 0:
                     rss.append(h.vm_rss_kib(p.pid))
         finally:
             a.close()
@@ -362,11 +362,13 @@ class ReloadSoakTest(h.RwTestCase):
         self.assertGreater(counts["requests"], 100)
         self.assertGreater(counts["downloads"], 0)
         self.assertGreater(counts["uploads"], 0)
-        growth = rss[-1] - rss[0]
+        # the first samples include buffers and free lists filling up under the load
+        base = rss[len(rss) // 4]
+        growth = rss[-1] - base
         print("\nRW_SOAK reloads=%d seconds=%.1f requests=%d downloads=%d uploads=%d "
-              "rss_kib_after_100=%d rss_kib_end=%d growth_kib=%d per_reload_bytes=%.0f"
+              "rss_kib_every_100=%s growth_kib_last_3_quarters=%d per_reload_bytes=%.0f"
               % (self.RELOADS, elapsed, counts["requests"], counts["downloads"],
-                 counts["uploads"], rss[0], rss[-1], growth,
-                 growth * 1024.0 / max(1, self.RELOADS - 100)))
+                 counts["uploads"], ",".join(str(x) for x in rss), growth,
+                 growth * 1024.0 / max(1, self.RELOADS * 3 // 4)))
         if "asan" not in h.binary():
-            self.assertLess(growth, 4096, "RSS grew %d KiB over the reloads" % growth)
+            self.assertLess(growth, 2048, "RSS grew %d KiB over the reloads" % growth)
