@@ -550,8 +550,16 @@ void px_gen_publish(struct rw_proxy *p, struct px_gen *g)
         bool kept = false;
         for (uint32_t j = 0; j < g->cfg->nupstreams && !kept; j++)
             kept = g->ups[j] == old->ups[i];
-        if (!kept)
-            atomic_store(&old->ups[i]->retired, true); /* its pooled connections close */
+        if (kept)
+            continue;
+        struct px_ups *pu = old->ups[i];
+        atomic_store(&pu->retired, true); /* its pooled connections close */
+        if (pu->health) {
+            /* its successor (which inherited the servers' state) checks them now; the
+             * requests still on the old runtime keep the states they see */
+            rw_health_remove_upstream(p->health, pu->id);
+            pu->health = false;
+        }
     }
     rw_rcu_store((void **)&p->gen, g);
     atomic_store(&p->gen_id, g->id);
@@ -662,6 +670,7 @@ int px_reload_locked(struct rw_proxy *p, const char *path, char *msg, size_t cap
         return -EINVAL;
     }
     restart_only(p->cfg, cfg, msg, cap);
+    path = cfg->source; /* the old generation (which `path` may point into) may go now */
     px_gen_publish(p, g);
     px_ops_published(p, g, path);
     atomic_fetch_add(&p->reloads_ok, 1);

@@ -362,13 +362,15 @@ class ReloadSoakTest(h.RwTestCase):
         self.assertGreater(counts["requests"], 100)
         self.assertGreater(counts["downloads"], 0)
         self.assertGreater(counts["uploads"], 0)
-        # the first samples include buffers and free lists filling up under the load
-        base = rss[len(rss) // 4]
+        # The first half includes the receive buffers being touched for the first time
+        # under the load (io_uring's provided-buffer ring cycles through all of them
+        # before RSS settles): judge the second half.
+        base = rss[len(rss) // 2 - 1]
         growth = rss[-1] - base
         print("\nRW_SOAK reloads=%d seconds=%.1f requests=%d downloads=%d uploads=%d "
-              "rss_kib_every_100=%s growth_kib_last_3_quarters=%d per_reload_bytes=%.0f"
+              "rss_kib_every_100=%s growth_kib_second_half=%d per_reload_bytes=%.0f"
               % (self.RELOADS, elapsed, counts["requests"], counts["downloads"],
                  counts["uploads"], ",".join(str(x) for x in rss), growth,
-                 growth * 1024.0 / max(1, self.RELOADS * 3 // 4)))
+                 growth * 1024.0 / max(1, self.RELOADS // 2)))
         if "asan" not in h.binary():
-            self.assertLess(growth, 2048, "RSS grew %d KiB over the reloads" % growth)
+            self.assertLess(growth, 1024, "RSS grew %d KiB over 500 reloads" % growth)

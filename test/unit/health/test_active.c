@@ -128,7 +128,7 @@ static void active_body_close_and_tcp(const char *backend)
     struct rw_server_def d[2];
     t_def(&d[0], "chunked", ch.port);
     t_def(&d[1], "close", cl.port);
-    struct rw_hc_params a = {.interval_ms = IV, .timeout_ms = 40, .expect_body = "o wor"};
+    struct rw_hc_params a = {.interval_ms = 3 * IV, .timeout_ms = 140, .expect_body = "o wor"};
     struct afx f;
     afx_start(&f, backend, d, 2, &a);
     while (afx_stats(&f, 0).checks < 3 || afx_stats(&f, 1).checks < 3)
