@@ -50,6 +50,9 @@ struct rw_loop {
     int wake_fd;         /* owned: eventfd, -1 if none */
     rw_wake_fn *wake_fn; /* run on the loop thread after a wake */
     void *wake_arg;      /* borrowed: from rw_loop_set_wake() */
+    uint64_t iters;      /* loop turns */
+    uint64_t busy_ns;    /* time not blocked in a wait, up to the last wait */
+    uint64_t busy_from;  /* CLOCK_MONOTONIC ns when the last wait ended */
 };
 
 extern const struct rw_io_ops rw__io_uring_ops;

@@ -173,8 +173,20 @@ void rw__loop_run_wake(struct rw_loop *l)
         l->wake_fn(l, l->wake_arg);
 }
 
+static uint64_t clock_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 void rw__loop_wait_begin(struct rw_loop *l)
 {
+    uint64_t now = clock_ns();
+
+    if (l->busy_from && now > l->busy_from)
+        l->busy_ns += now - l->busy_from;
     if (rw__rcu_registered())
         rw_rcu_offline();
 }
@@ -183,7 +195,14 @@ void rw__loop_wait_end(struct rw_loop *l)
 {
     if (rw__rcu_registered())
         rw_rcu_online();
-    l->now_ms = rw__clock_ms();
+    l->busy_from = clock_ns();
+    l->now_ms = l->busy_from / 1000000u;
+}
+
+void rw_loop_stats(const struct rw_loop *l, uint64_t *iters, uint64_t *busy_ns)
+{
+    *iters = l->iters;
+    *busy_ns = l->busy_ns;
 }
 
 /* The wait bound: the caller's timeout, cut to the next timer deadline. */
@@ -205,6 +224,7 @@ int rw_loop_run_once(struct rw_loop *l, int64_t timeout_ns)
     int n;
 
     l->now_ms = rw__clock_ms();
+    l->iters++;
     n = l->ops->run_once(l, loop_wait_ns(l, timeout_ns));
     if (n < 0)
         return n;

@@ -147,6 +147,10 @@ struct rw_wheel *rw_loop_wheel(struct rw_loop *l);
 uint8_t *rw_loop_buf(struct rw_loop *l, uint16_t bid);
 uint32_t rw_loop_buf_size(const struct rw_loop *l);
 
+/* Loop turns so far, and the time spent outside blocking waits up to the last one
+ * (ns). Loop thread. */
+void rw_loop_stats(const struct rw_loop *l, uint64_t *iters, uint64_t *busy_ns);
+
 /* Set the callback run on the loop thread after rw_loop_wake() from any thread. */
 void rw_loop_set_wake(struct rw_loop *l, rw_wake_fn *fn, void *arg);
 

@@ -465,12 +465,16 @@ void px_ops_retry(struct px_conn *c)
 }
 
 /* A TLS handshake on c's listener ended: result 0 full, 1 resumed, 2 failed. */
-void px_ops_tls_handshake(struct px_conn *c, int result)
+void px_ops_tls_handshake(struct px_conn *c, int result, const char *version)
 {
     struct px_ops *o = px__ops_of(c->w->px);
     if (!o || result < 0 || result > 2 || c->lis_m == UINT32_MAX)
         return;
     rw_metric_counter_add(o->f.tls_hs, c->w->id, c->lis_m * 3 + (uint32_t)result, 1);
+    if (version && strstr(version, "1.3"))
+        rw_metric_counter_add(o->f.tls_ver, c->w->id, c->lis_m * 2 + 1, 1);
+    else if (version && strstr(version, "1.2"))
+        rw_metric_counter_add(o->f.tls_ver, c->w->id, c->lis_m * 2, 1);
 }
 
 /* ---- connections ---- */

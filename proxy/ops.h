@@ -81,6 +81,7 @@ struct px_ops_fam {
     struct rw_metric *up_retry; /* upstream_retries_total{upstream} */
     struct rw_metric *up_resp;  /* upstream_response_seconds{upstream,server} */
     struct rw_metric *tls_hs;   /* tls_handshakes_total{listener,result} */
+    struct rw_metric *tls_ver;  /* tls_versions_total{listener,version} */
 };
 
 enum { PX_OPS_ERR_CONNECT = 0, PX_OPS_ERR_TIMEOUT, PX_OPS_ERR_RESET, PX_OPS_ERR_5XX, PX_OPS_NERR };

@@ -130,6 +130,32 @@ static void col_generation(void *arg, struct rw_metric_sink *s)
     rw_metric_emit(s, NULL, (double)atomic_load(&o->p->gen_id));
 }
 
+/* Per worker: loop turns and the time spent working (not waiting for events). */
+static void col_worker(struct px_ops *o, struct rw_metric_sink *s, bool busy)
+{
+    for (uint32_t i = 0; i < o->p->nworkers; i++) {
+        const struct px_worker *w = &o->p->workers[i];
+        char id[16];
+        snprintf(id, sizeof(id), "%u", i);
+        const char *v[1] = {id};
+        if (busy)
+            rw_metric_emit(s, v, (double)atomic_load_explicit(&w->st_busy_ns,
+                                                              memory_order_relaxed) / 1e9);
+        else
+            rw_metric_emit(s, v, (double)atomic_load_explicit(&w->st_iters, memory_order_relaxed));
+    }
+}
+
+static void col_loop_iters(void *arg, struct rw_metric_sink *s)
+{
+    col_worker(arg, s, false);
+}
+
+static void col_loop_busy(void *arg, struct rw_metric_sink *s)
+{
+    col_worker(arg, s, true);
+}
+
 static void col_reloads(void *arg, struct rw_metric_sink *s)
 {
     struct px_ops *o = arg;
@@ -159,6 +185,9 @@ static const char *const l_srv_result[] = {"upstream", "server", "result"};
 static const char *const l_ups[] = {"upstream"};
 static const char *const l_lis_result[] = {"listener", "result"};
 static const char *const tls_results[] = {"full", "resumed", "failed"};
+static const char *const tls_versions[] = {"TLSv1.2", "TLSv1.3"};
+static const char *const l_lis_version[] = {"listener", "version"};
+static const char *const l_worker[] = {"worker"};
 static const char *const l_backend[] = {"backend"};
 static const char *const l_version[] = {"version"};
 static const char *const l_result[] = {"result"};
@@ -196,6 +225,11 @@ static int lis_series(struct px_ops *o, const struct rw_cfg_listener *l, uint32_
         if ((rc = series_group(o->f.tls_hs, (const char *const[]){l->name, tls_results[k]}, 3,
                                &b)) == 0 &&
             b != *idx * 3 + k)
+            rc = -EPROTO;
+    for (uint32_t k = 0; rc == 0 && k < 2; k++)
+        if ((rc = series_group(o->f.tls_ver, (const char *const[]){l->name, tls_versions[k]}, 2,
+                               &b)) == 0 &&
+            b != *idx * 2 + k)
             rc = -EPROTO;
     return rc;
 }
@@ -358,6 +392,8 @@ void px__ops_hide_gone(struct px_ops *o, const struct px_gen *old, const struct 
             rw_metric_series_hide(fams[f], a->lis[i], true);
         for (uint32_t k = 0; k < 3; k++)
             rw_metric_series_hide(o->f.tls_hs, a->lis[i] * 3 + k, true);
+        for (uint32_t k = 0; k < 2; k++)
+            rw_metric_series_hide(o->f.tls_ver, a->lis[i] * 2 + k, true);
     }
     /* servers of upstream runtimes that go, unless a runtime of g has them */
     for (uint32_t i = 0; i < old->cfg->nupstreams; i++) {
@@ -405,6 +441,11 @@ static int collectors(struct px_ops *o)
          col_generation},
         {RW_METRIC_COUNTER, "ringwall_config_reloads_total", "configuration reloads by result",
          l_result, 1, col_reloads},
+        {RW_METRIC_COUNTER, "ringwall_worker_loop_iterations_total", "event loop turns per worker",
+         l_worker, 1, col_loop_iters},
+        {RW_METRIC_COUNTER, "ringwall_worker_busy_seconds_total",
+         "time each worker spent working rather than waiting for events", l_worker, 1,
+         col_loop_busy},
         {RW_METRIC_COUNTER, "ringwall_access_log_dropped_total",
          "access log lines dropped (full ring or write error)", NULL, 0, col_dropped},
     };
@@ -447,6 +488,9 @@ int px__ops_metrics_build(struct px_ops *o)
     f->tls_hs = fam(o, RW_METRIC_COUNTER, "ringwall_tls_handshakes_total",
                     "TLS handshakes on HTTPS listeners by result (full, resumed, failed)",
                     l_lis_result, 2, &err);
+    f->tls_ver = fam(o, RW_METRIC_COUNTER, "ringwall_tls_versions_total",
+                     "completed TLS handshakes on HTTPS listeners by protocol version",
+                     l_lis_version, 2, &err);
     if (err < 0)
         return err;
     if ((err = collectors(o)) < 0)

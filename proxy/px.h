@@ -334,6 +334,8 @@ struct px_worker {
     struct rw_timer queue_timer;
     bool has_thread;
     /* atomic, any thread */
+    _Atomic uint64_t st_iters;   /* loop turns (metrics) */
+    _Atomic uint64_t st_busy_ns; /* time outside blocking waits */
     _Atomic bool stop_req;
     _Atomic int started; /* 0 starting, 1 running, 2 exited, -errno failed */
 };
@@ -436,7 +438,7 @@ void px_ops_stop(struct rw_proxy *p);
 void px_ops_request_begin(struct px_conn *c, const struct rw_h1_req *req); /* req NULL: bad */
 void px_ops_request_end(struct px_conn *c);
 void px_ops_conn_open(struct px_conn *c);
-void px_ops_tls_handshake(struct px_conn *c, int result); /* 0 full, 1 resumed, 2 failed */
+void px_ops_tls_handshake(struct px_conn *c, int result, const char *version); /* 0 full, 1 resumed, 2 failed */
 /* Metrics series of a new generation's listeners and routes (g->ops) and of a new
  * upstream's servers (pu->series); 0 or -errno. Main / admin thread, writer lock. */
 int px_ops_gen_series(struct rw_proxy *p, struct px_gen *g);

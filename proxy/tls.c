@@ -141,7 +141,7 @@ static void tls_log_handshake(struct px_conn *c)
     s->logged = true;
     struct rw_tls_info info;
     if (rw_tls_conn_info(s->t, &info) == 0) {
-        px_ops_tls_handshake(c, info.resumed ? 1 : 0);
+        px_ops_tls_handshake(c, info.resumed ? 1 : 0, info.version);
         RW_DEBUG("tls %s: %s %s%s", c->peer_ip, info.version, info.cipher,
                  info.resumed ? " (resumed)" : "");
     }
@@ -189,7 +189,7 @@ void px_tls_pump(struct px_conn *c)
     if (rc < 0 && rc != -EAGAIN) {
         if (!s->logged) {
             s->logged = true;
-            px_ops_tls_handshake(c, 2);
+            px_ops_tls_handshake(c, 2, NULL);
             rw_log(RW_LOG_INFO, "tls %s: handshake failed: %s", c->peer_ip,
                    rw_tls_conn_error(s->t));
         }

@@ -444,6 +444,10 @@ static void *worker_main(void *arg)
             rw_log(RW_LOG_ERR, "worker %u: loop: %s", w->id, rw_strerror(rc));
             break;
         }
+        uint64_t it, busy;
+        rw_loop_stats(w->loop, &it, &busy);
+        atomic_store_explicit(&w->st_iters, it, memory_order_relaxed);
+        atomic_store_explicit(&w->st_busy_ns, busy, memory_order_relaxed);
         if (w->buf_wake)
             px_buf_wake(w);
         px_tls_run(w);

@@ -312,6 +312,11 @@ class MetricsTest(OpsCase):
         backends = [k for k in after if k[0] == "ringwall_io_backend"]
         self.assertEqual(len(backends), 1)
         self.assertIn("ringwall_access_log_dropped_total", {k[0] for k in after})
+        iters = [v for k, v in after.items() if k[0] == "ringwall_worker_loop_iterations_total"]
+        busy = [v for k, v in after.items() if k[0] == "ringwall_worker_busy_seconds_total"]
+        self.assertEqual(len(iters), 2)  # one per worker
+        self.assertGreater(sum(iters), 12)
+        self.assertGreater(sum(busy), 0)
         self.idle()
         if shutil.which("promtool"):
             p = subprocess.run(["promtool", "check", "metrics"], input=text, text=True,

@@ -433,6 +433,9 @@ class UpstreamTlsResumeTest(h.RwTestCase):
         counts = metric_counts(mport)
         self.assertGreaterEqual(counts.get("full", 0), 1, counts)
         self.assertGreaterEqual(counts.get("resumed", 0), 5, counts)
+        versions = metric_counts(mport, "ringwall_tls_versions_total", "version")
+        self.assertEqual(versions.get("TLSv1.3", 0) + versions.get("TLSv1.2", 0),
+                         counts.get("full", 0) + counts.get("resumed", 0), versions)
         print(" [upstream handshakes %s]" % counts, end="", flush=True)
 
 
