@@ -223,6 +223,26 @@ class AdminSocketTest(OpsCase):
                             "version"], capture_output=True, text=True, timeout=20)
         self.assertEqual(r.returncode, 2)
 
+    def test_added_server_reuses_connections(self):
+        c = h.start_origin(self, "c2")
+        r = self.admin().cmd("server.add", upstream="app", server={"name": "c2", "address":
+                                                                   c.address})
+        self.assertTrue(r["ok"], r)
+        try:
+            for s in ("a", "b"):
+                self.assertTrue(self.admin().cmd("server.set", upstream="app", server=s,
+                                                 state="drain")["ok"])
+            c.reset()
+            for _ in range(20):
+                self.assertEqual(self.req().header("X-Origin"), "c2")
+            st = c.stats()
+            self.assertEqual(st["requests"], 20)
+            self.assertLessEqual(st["connections"], 2)  # one per worker at most: pooled
+        finally:
+            for s in ("a", "b"):
+                self.admin().cmd("server.set", upstream="app", server=s, state="up")
+            self.admin().cmd("server.remove", upstream="app", server="c2")
+
     def test_drain_and_down_steer_traffic_and_back(self):
         self.assertEqual(set(self.split()), {"a", "b"})
         for state in ("drain", "down"):
@@ -260,6 +280,10 @@ class AdminSocketTest(OpsCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(set(self.split(30)), {"a", "b"})
         self.assertEqual(self.ctl("server.remove", "upstream=app", "server=c").returncode, 1)
+        # a server added at run time gets its own series and pooled connections
+        ms = parse_metrics(self.scrape())
+        self.assertGreaterEqual(metric(ms, "ringwall_upstream_requests_total", upstream="app",
+                                       server="c"), 1)
         # a server named by its address by default
         r = self.admin().cmd("server.add", upstream="app", server={"address": c.address})
         self.assertTrue(r["ok"], r)
