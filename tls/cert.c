@@ -275,38 +275,6 @@ static int cert_ocsp_verify(struct tls_cert *ct, const uint8_t *chain, size_t le
     return 0;
 }
 
-/* wolfSSL builds an OCSP request for its own leaf before it asks for the staple and checks
- * the response it gets: both need the issuer in the context's store, so trust the chain
- * after the leaf. Note: that store also verifies client certificates (client_auth). */
-static int cert_ocsp_issuer(WOLFSSL_CTX *wc, struct tls_cert *ct, const char *cert_file,
-                            uint8_t *leaf, size_t leaf_len, const char *ocsp_file, char *err,
-                            size_t cap)
-{
-    static const char begin[] = "-----BEGIN CERTIFICATE-----";
-    FILE *f = fopen(cert_file, "rb");
-    char *buf = f ? malloc(OCSP_MAX * 4) : NULL;
-    size_t n = buf ? fread(buf, 1, OCSP_MAX * 4 - 1, f) : 0;
-    if (f)
-        fclose(f);
-    if (!buf)
-        return -ENOMEM;
-    buf[n] = '\0';
-    char *first = strstr(buf, begin), *second = first ? strstr(first + 1, begin) : NULL;
-    size_t clen = second ? (size_t)(buf + n - second) : 0;
-    int r = 0;
-    if (!second || wolfSSL_CTX_load_verify_buffer(wc, (const unsigned char *)second, (long)clen,
-                                                  WOLFSSL_FILETYPE_PEM) != WOLFSSL_SUCCESS) {
-        rw__tls_err(err, cap, "%s: OCSP stapling needs the issuer certificate after the leaf",
-                    cert_file);
-        r = -EINVAL;
-    }
-    if (r == 0)
-        r = cert_ocsp_verify(ct, (const uint8_t *)second, clen, leaf, leaf_len, ocsp_file, err,
-                             cap);
-    free(buf);
-    return r;
-}
-
 /* Stapling through wolfSSL's OCSP I/O callback (the native way): the override URL makes
  * wolfSSL ask even for a leaf without an OCSP URL, and OCSP checking of peer certificates
  * stays off (enabling it is the only way to set the override flag). */
@@ -319,6 +287,50 @@ static int cert_stapling(WOLFSSL_CTX *wc, struct tls_cert *ct)
                    wolfSSL_CTX_SetOCSP_Cb(wc, cert_staple_io, NULL, ct) == WOLFSSL_SUCCESS
                ? 0
                : -EINVAL;
+}
+
+/* wolfSSL builds an OCSP request for its own leaf before it asks for the staple and checks
+ * the response it gets: both need the issuer in the context's store, so trust the chain
+ * after the leaf. Note: that store also verifies client certificates (client_auth). A
+ * shared response that does not answer for this certificate is dropped (err says why). */
+static int cert_staple_setup(WOLFSSL_CTX *wc, struct tls_cert *ct,
+                             const struct rw_tls_cert_params *cp, uint8_t *leaf, size_t leaf_len,
+                             char *err, size_t cap)
+{
+    static const char begin[] = "-----BEGIN CERTIFICATE-----";
+    FILE *f = fopen(cp->cert_file, "rb");
+    char *buf = f ? malloc(OCSP_MAX * 4) : NULL;
+    size_t n = buf ? fread(buf, 1, OCSP_MAX * 4 - 1, f) : 0;
+    if (f)
+        fclose(f);
+    if (!buf)
+        return -ENOMEM;
+    buf[n] = '\0';
+    char *first = strstr(buf, begin), *second = first ? strstr(first + 1, begin) : NULL;
+    size_t clen = second ? (size_t)(buf + n - second) : 0;
+    int r = second ? 0 : -EINVAL;
+    if (!second)
+        rw__tls_err(err, cap, "%s: OCSP stapling needs the issuer certificate after the leaf",
+                    cp->cert_file);
+    if (r == 0)
+        r = cert_ocsp_verify(ct, (const uint8_t *)second, clen, leaf, leaf_len, cp->ocsp_file, err,
+                             cap);
+    if (r == -EINVAL && cp->ocsp_shared) {
+        free(ct->ocsp);
+        ct->ocsp = NULL;
+        ct->ocsp_len = 0;
+        r = 0;
+    } else if (r == 0 &&
+               wolfSSL_CTX_load_verify_buffer(wc, (const unsigned char *)second, (long)clen,
+                                              WOLFSSL_FILETYPE_PEM) != WOLFSSL_SUCCESS) {
+        rw__tls_err(err, cap, "%s: cannot load the chain after the leaf", cp->cert_file);
+        r = -EINVAL;
+    } else if (r == 0 && cert_stapling(wc, ct) < 0) {
+        rw__tls_err(err, cap, "cannot enable OCSP stapling");
+        r = -EINVAL;
+    }
+    free(buf);
+    return r;
 }
 
 /* Options every server WOLFSSL_CTX of a ctx shares: tickets, client auth, stapling (ALPN is
@@ -347,16 +359,7 @@ static int cert_options(struct tls_cert *ct, const struct rw_tls_cert_params *cp
             mode |= WOLFSSL_VERIFY_FAIL_IF_NO_PEER_CERT;
         wolfSSL_CTX_set_verify(wc, mode, rw__tls_verify_cb);
     }
-    if (ct->ocsp) {
-        int r = cert_ocsp_issuer(wc, ct, cp->cert_file, leaf, leaf_len, cp->ocsp_file, err, cap);
-        if (r < 0)
-            return r;
-        if (cert_stapling(wc, ct) < 0) {
-            rw__tls_err(err, cap, "cannot enable OCSP stapling");
-            return -EINVAL;
-        }
-    }
-    return 0;
+    return ct->ocsp ? cert_staple_setup(wc, ct, cp, leaf, leaf_len, err, cap) : 0;
 }
 
 /* The leaf as DER and its facts; -EINVAL with err when the file holds no readable one. */

@@ -288,6 +288,18 @@ static int ctx_check(const struct rw_tls_server_params *p, const struct rw_tls_k
     return 0;
 }
 
+/* A staple shared by several certificates must answer for at least one of them; err still
+ * holds the reason the last certificate dropped it. */
+static int ctx_shared_staple_used(const struct rw_tls_server_params *p, const struct rw_tls_ctx *c)
+{
+    bool shared = false, used = false;
+    for (size_t i = 0; i < c->ncerts; i++) {
+        shared |= p->certs[i].ocsp_file && p->certs[i].ocsp_shared;
+        used |= p->certs[i].ocsp_shared && c->certs[i].ocsp;
+    }
+    return shared && !used ? -EINVAL : 0;
+}
+
 int rw_tls_ctx_new(const struct rw_tls_server_params *p, struct rw_tls_keys *keys,
                    struct rw_tls_ctx **out, char *err, size_t errcap)
 {
@@ -321,6 +333,8 @@ int rw_tls_ctx_new(const struct rw_tls_server_params *p, struct rw_tls_keys *key
         else
             rw__tls_cert_fini(&c->certs[i]); /* partly loaded */
     }
+    if (r == 0)
+        r = ctx_shared_staple_used(p, c);
     if (r == 0 && p->client_ca_file && p->client_auth != RW_TLS_CLIENT_AUTH_OFF)
         r = rw__tls_stamp_add(&c->stamps, &c->nstamps, p->client_ca_file);
     free(ciphers);

@@ -63,7 +63,7 @@ static struct rw_tls_ctx *ocsp_ctx(const char *ocsp_file)
 
 /* A verifying client that asks for a staple and checks it; with must_staple it also fails
  * the handshake when none comes. Returns the client's result. */
-static int stapled_handshake(struct rw_tls_ctx *s, uint16_t version, bool must_staple)
+static int stapled_sni(struct rw_tls_ctx *s, uint16_t version, bool must_staple, const char *sni)
 {
     struct rw_tls_client_params cp = cli_params();
     cp.ocsp = true;
@@ -72,7 +72,7 @@ static int stapled_handshake(struct rw_tls_ctx *s, uint16_t version, bool must_s
     if (must_staple)
         assert_int_equal(wolfSSL_CTX_EnableOCSPMustStaple(c->ssl_ctx), WOLFSSL_SUCCESS);
     struct side srv, cli;
-    connect_pair(s, c, "example.com", NULL, &srv, &cli);
+    connect_pair(s, c, sni, NULL, &srv, &cli);
     int r = rw_tls_conn_ready(cli.t) ? 0 : cli.err ? cli.err : -EAGAIN;
     if (r == 0) {
         struct rw_tls_info i;
@@ -83,6 +83,11 @@ static int stapled_handshake(struct rw_tls_ctx *s, uint16_t version, bool must_s
     side_free(&cli);
     rw_tls_client_ctx_unref(c);
     return r;
+}
+
+static int stapled_handshake(struct rw_tls_ctx *s, uint16_t version, bool must_staple)
+{
+    return stapled_sni(s, version, must_staple, "example.com");
 }
 
 static void ocsp_staple_sent_tls12(void **state)
@@ -171,6 +176,37 @@ static void names_from_san_when_absent(void **state)
     rw_tls_ctx_unref(s);
 }
 
+/* A listener-wide staple is shared by the certificates without their own: each staples it
+ * only if it answers for it; one that answers for none of them is refused. */
+static void ocsp_shared_staple(void **state)
+{
+    (void)state;
+    struct rw_tls_cert_params cps[2] = {
+        {.cert_file = D("ec.pem"),
+         .key_file = D("ec.key"),
+         .ocsp_file = D("ec.ocsp.der"),
+         .ocsp_shared = true},
+        {.cert_file = D("other.pem"),
+         .key_file = D("other.key"),
+         .ocsp_file = D("ec.ocsp.der"),
+         .ocsp_shared = true},
+    };
+    struct rw_tls_server_params p = srv_params();
+    p.certs = cps;
+    p.ncerts = 2;
+    struct rw_tls_ctx *s = srv_ctx(&p, NULL);
+    assert_non_null(s->certs[0].ocsp);
+    assert_null(s->certs[1].ocsp);
+    assert_int_equal(stapled_sni(s, RW_TLS_V13, true, "example.com"), 0);
+    assert_int_equal(stapled_sni(s, RW_TLS_V13, true, "other.test"), -EPROTO);
+    assert_int_equal(stapled_sni(s, RW_TLS_V13, false, "other.test"), 0);
+    rw_tls_ctx_unref(s);
+    cps[0].ocsp_file = cps[1].ocsp_file = D("rsa.ocsp.der");
+    char err[RW_TLS_ERRLEN] = "";
+    assert_int_equal(rw_tls_ctx_new(&p, NULL, &s, err, sizeof(err)), -EINVAL);
+    assert_non_null(strstr(err, "rsa.ocsp.der"));
+}
+
 int run_cert_tests(void)
 {
     const struct CMUnitTest t[] = {
@@ -178,6 +214,7 @@ int run_cert_tests(void)
         cmocka_unit_test(ocsp_staple_sent_tls13),
         cmocka_unit_test(ocsp_unverifiable_refused),
         cmocka_unit_test(ocsp_wrong_certificate_refused),
+        cmocka_unit_test(ocsp_shared_staple),
         cmocka_unit_test(names_from_san_when_absent),
     };
     return cmocka_run_group_tests_name("tls/cert", t, NULL, NULL);
