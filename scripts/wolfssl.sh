@@ -30,22 +30,31 @@ RECIPE=5   # bump when the build steps below change: it is part of the cache key
 # What tls/ and balancers/ use, nothing more: every option that grows the per-connection
 # structs (SESSION_CERTS, WOLFSSL_ALT_CERT_CHAINS, post-handshake auth, Ed25519/Ed448 message
 # caching, DTLS) stays off, so an idle TLS connection stays small (docs/wolfssl.md).
-# --enable-opensslall: X509/SAN/EVP/ALPN-select/OCSP-status-callback compatibility API.
+# No OpenSSL compatibility layer (--enable-opensslextra/opensslall): it forces KEEP_PEER_CERT
+# (a 3.8 KB WOLFSSL_X509 inside every WOLFSSL) and keeps suites and verify params per
+# connection; tls/ uses native wolfSSL/wolfCrypt calls and reads certificates itself.
 # --enable-aesgcm=word: no 512-byte GHASH table in each of a connection's two AES contexts
 # (the AES-NI code never uses it; only CPUs without AES-NI fall back to the table-less C).
 # TLS 1.0/1.1 stay compiled in (as in Debian's build): contexts refuse them, and the unit
 # tests need a TLS 1.1 client to prove it.
 FEATURE_FLAGS=(--disable-examples --disable-crypttests --disable-benchmark --disable-silent-rules
-               --enable-tls13 --enable-opensslall --enable-opensslextra
+               --enable-tls13
                --enable-sni --enable-alpn --enable-session-ticket --enable-extended-master
                --enable-ocsp --enable-ocspstapling --enable-supportedcurves
                --enable-ecc --enable-curve25519 --enable-curve448 --enable-rsapss --enable-hkdf
                --enable-aesgcm=word --enable-chacha --enable-poly1305
                --disable-sessioncerts --disable-postauth --disable-dtls)
-# HAVE_EX_DATA: wolfSSL_get_app_data() and the X509_STORE_CTX -> WOLFSSL link the verify
-# callback uses; WOLFSSL_CIPHER_INTERNALNAME: cipher names as tls.h documents them
-# ("TLS13-AES128-GCM-SHA256", as Debian's build reports). configure copies both into options.h.
-CPPFLAGS_W="-DHAVE_EX_DATA -DWOLFSSL_CIPHER_INTERNALNAME"
+# configure copies these into options.h:
+# WOLFSSL_ALWAYS_VERIFY_CB: the verify callback also runs for a verified leaf, where tls/peer.c
+#   keeps the client certificate's identity (wolfSSL forgets the certificate afterwards);
+# WOLFSSL_FORCE_CACHE_ON_TICKET: wolfSSL_set_session() takes a ticket session although the
+#   session cache is off (upstream resumption);
+# WOLFSSL_EXTRA_ALERTS, WOLFSSL_TICKET_HAVE_ID: as the compatibility layer set them, so
+#   alerts and tickets stay as they were;
+# WOLFSSL_CIPHER_INTERNALNAME: cipher names as tls.h documents them
+#   ("TLS13-AES128-GCM-SHA256", as Debian's build reports).
+CPPFLAGS_W="-DWOLFSSL_ALWAYS_VERIFY_CB -DWOLFSSL_FORCE_CACHE_ON_TICKET -DWOLFSSL_EXTRA_ALERTS"
+CPPFLAGS_W+=" -DWOLFSSL_TICKET_HAVE_ID -DWOLFSSL_CIPHER_INTERNALNAME"
 ASM_FLAGS=(--enable-aesni --enable-intelasm --enable-sp --enable-sp-asm)
 CFLAGS_W="-g -O2 -fPIC -fstack-protector-strong"
 
@@ -190,7 +199,8 @@ build() { # build PREFIX
     rm -f "$stage$prefix"/lib/*.la &&
     grep -q '^#define WOLFSSL_SP_X86_64_ASM' "$stage$prefix/include/wolfssl/options.h" &&
     grep -q '^#define WOLFSSL_AESNI' "$stage$prefix/include/wolfssl/options.h" &&
-    ! grep -Eq '^#define (SESSION_CERTS|WOLFSSL_ALT_CERT_CHAINS)$' \
+    grep -q '^#define WOLFSSL_ALWAYS_VERIFY_CB' "$stage$prefix/include/wolfssl/options.h" &&
+    ! grep -Eq '^#define (SESSION_CERTS|WOLFSSL_ALT_CERT_CHAINS|OPENSSL_EXTRA|KEEP_PEER_CERT)$' \
       "$stage$prefix/include/wolfssl/options.h"
   ) >>"$LOG" 2>&1 || {
     tail -n 20 "$LOG" >&2
