@@ -52,9 +52,11 @@ FEATURE_FLAGS=(--disable-examples --disable-crypttests --disable-benchmark --dis
 # WOLFSSL_EXTRA_ALERTS, WOLFSSL_TICKET_HAVE_ID: as the compatibility layer set them, so
 #   alerts and tickets stay as they were;
 # WOLFSSL_CIPHER_INTERNALNAME: cipher names as tls.h documents them
-#   ("TLS13-AES128-GCM-SHA256", as Debian's build reports).
+#   ("TLS13-AES128-GCM-SHA256", as Debian's build reports);
+# RW_WOLFSSL_TLS12_TICKET_FIX: marks the TLS 1.2 ticket patch below (the unit tests run the
+#   full TLS 1.2 resumption matrix only with it).
 CPPFLAGS_W="-DWOLFSSL_ALWAYS_VERIFY_CB -DWOLFSSL_FORCE_CACHE_ON_TICKET -DWOLFSSL_EXTRA_ALERTS"
-CPPFLAGS_W+=" -DWOLFSSL_TICKET_HAVE_ID -DWOLFSSL_CIPHER_INTERNALNAME"
+CPPFLAGS_W+=" -DWOLFSSL_TICKET_HAVE_ID -DWOLFSSL_CIPHER_INTERNALNAME -DRW_WOLFSSL_TLS12_TICKET_FIX"
 ASM_FLAGS=(--enable-aesni --enable-intelasm --enable-sp --enable-sp-asm)
 CFLAGS_W="-g -O2 -fPIC -fstack-protector-strong"
 
@@ -67,6 +69,13 @@ LOG="$CACHE_ROOT/wolfssl-build.log"
 # TLS 1.3 OCSP stapling in 5.5.4 leaks on every handshake that asks for a staple: the decoded
 # leaf certificate (TLSX_CSR_Parse never calls FreeDecodedCert) and the server's copy of the
 # response (TLSX_CSR_Free never frees it).
+# A TLS 1.2 client that offers a ticket sends an empty session ID and takes any ServerHello
+# as an accepted resumption (DSH_CheckSessionId), so when the server refuses the ticket
+# (unknown or expired key) and does a full handshake, the client aborts with "Out of order
+# message". RFC 5077 3.4: the client may send a session ID with the ticket, and a server that
+# accepts the ticket echoes it: the client now sends the session's ID and resumes only on
+# the echo (an empty ID keeps the old guess). wolfSSL fixed the same check upstream in 2024
+# (PR 8097, "Fix TLS v1.2 session resumption edge cases").
 ringwall_patches() {
   cat <<'PATCH'
 --- a/src/tls.c
@@ -105,6 +114,33 @@ ringwall_patches() {
              XFREE(cert, ssl->heap, DYNAMIC_TYPE_DCERT);
  
              extension = TLSX_Find(ssl->extensions, TLSX_STATUS_REQUEST);
+--- a/src/internal.c
++++ b/src/internal.c
+@@ -26082,7 +26082,8 @@
+                 return ret;
+             }
+ 
+-            idSz = 0;
++            /* Keep the session ID (RFC 5077 3.4): an accepting server echoes
++             * it, which tells a resumption from a full handshake. */
+         }
+ #endif
+         length = VERSION_SZ + RAN_LEN
+@@ -26385,7 +26386,13 @@
+ #ifdef HAVE_SESSION_TICKET
+         /* server may send blank ticket which may not be expected to indicate
+          * existing one ok but will also be sending a new one */
+-        ret = ret || (ssl->session->ticketLen > 0);
++        /* RFC 5077 3.4: a server that accepts the ticket echoes the session ID
++         * sent with it; any other ID means it chose a full handshake. */
++        ret = ret || (ssl->session->ticketLen > 0 &&
++                      (ssl->session->sessionIDSz == 0 ||
++                       (ssl->arrays->sessionIDSz == ssl->session->sessionIDSz &&
++                        XMEMCMP(ssl->arrays->sessionID, ssl->session->sessionID,
++                                ssl->session->sessionIDSz) == 0)));
+ #endif
+ 
+         ret = ret ||
 PATCH
 }
 
