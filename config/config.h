@@ -104,6 +104,8 @@ struct rw_cfg_tls_cert {
     uint32_t nnames;
     char *ocsp;       /* owned or NULL: DER OCSP response file to staple ("ocsp_staple", else
                        * the listener-wide tls.ocsp_staple) */
+    bool ocsp_inherited; /* ocsp is the listener-wide one: stapled only if it answers for
+                          * this certificate */
     bool is_default;  /* "default": true */
 };
 

@@ -288,8 +288,10 @@ static void tls_certs(struct rw__cfg_ctx *c, const json_t *o, struct rw_cfg_tls 
     /* The listener-wide staple is the default of every certificate without its own. */
     if (rw__cfg_get_file(c, o, "ocsp_staple", &ocsp) && ocsp)
         for (uint32_t i = 0; i < t->ncerts; i++)
-            if (!t->certs[i].ocsp)
+            if (!t->certs[i].ocsp) {
                 t->certs[i].ocsp = rw__cfg_xstrdup(ocsp);
+                t->certs[i].ocsp_inherited = true;
+            }
     free(ocsp);
 }
 

@@ -278,6 +278,7 @@ int px_tls_ctx_build(struct rw_proxy *p, const struct rw_cfg_listener *l, struct
             .names = (const char *const *)t->certs[i].names,
             .nnames = t->certs[i].nnames,
             .ocsp_file = t->certs[i].ocsp,
+            .ocsp_shared = t->certs[i].ocsp_inherited,
             .is_default = t->certs[i].is_default,
         };
     struct rw_tls_server_params sp = {

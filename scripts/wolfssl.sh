@@ -30,22 +30,33 @@ RECIPE=5   # bump when the build steps below change: it is part of the cache key
 # What tls/ and balancers/ use, nothing more: every option that grows the per-connection
 # structs (SESSION_CERTS, WOLFSSL_ALT_CERT_CHAINS, post-handshake auth, Ed25519/Ed448 message
 # caching, DTLS) stays off, so an idle TLS connection stays small (docs/wolfssl.md).
-# --enable-opensslall: X509/SAN/EVP/ALPN-select/OCSP-status-callback compatibility API.
+# No OpenSSL compatibility layer (--enable-opensslextra/opensslall): it forces KEEP_PEER_CERT
+# (a 3.8 KB WOLFSSL_X509 inside every WOLFSSL) and keeps suites and verify params per
+# connection; tls/ uses native wolfSSL/wolfCrypt calls and reads certificates itself.
 # --enable-aesgcm=word: no 512-byte GHASH table in each of a connection's two AES contexts
 # (the AES-NI code never uses it; only CPUs without AES-NI fall back to the table-less C).
 # TLS 1.0/1.1 stay compiled in (as in Debian's build): contexts refuse them, and the unit
 # tests need a TLS 1.1 client to prove it.
 FEATURE_FLAGS=(--disable-examples --disable-crypttests --disable-benchmark --disable-silent-rules
-               --enable-tls13 --enable-opensslall --enable-opensslextra
+               --enable-tls13
                --enable-sni --enable-alpn --enable-session-ticket --enable-extended-master
                --enable-ocsp --enable-ocspstapling --enable-supportedcurves
                --enable-ecc --enable-curve25519 --enable-curve448 --enable-rsapss --enable-hkdf
                --enable-aesgcm=word --enable-chacha --enable-poly1305
                --disable-sessioncerts --disable-postauth --disable-dtls)
-# HAVE_EX_DATA: wolfSSL_get_app_data() and the X509_STORE_CTX -> WOLFSSL link the verify
-# callback uses; WOLFSSL_CIPHER_INTERNALNAME: cipher names as tls.h documents them
-# ("TLS13-AES128-GCM-SHA256", as Debian's build reports). configure copies both into options.h.
-CPPFLAGS_W="-DHAVE_EX_DATA -DWOLFSSL_CIPHER_INTERNALNAME"
+# configure copies these into options.h:
+# WOLFSSL_ALWAYS_VERIFY_CB: the verify callback also runs for a verified leaf, where tls/peer.c
+#   keeps the client certificate's identity (wolfSSL forgets the certificate afterwards);
+# WOLFSSL_FORCE_CACHE_ON_TICKET: wolfSSL_set_session() takes a ticket session although the
+#   session cache is off (upstream resumption);
+# WOLFSSL_EXTRA_ALERTS, WOLFSSL_TICKET_HAVE_ID: as the compatibility layer set them, so
+#   alerts and tickets stay as they were;
+# WOLFSSL_CIPHER_INTERNALNAME: cipher names as tls.h documents them
+#   ("TLS13-AES128-GCM-SHA256", as Debian's build reports);
+# RW_WOLFSSL_TLS12_TICKET_FIX: marks the TLS 1.2 ticket patch below (the unit tests run the
+#   full TLS 1.2 resumption matrix only with it).
+CPPFLAGS_W="-DWOLFSSL_ALWAYS_VERIFY_CB -DWOLFSSL_FORCE_CACHE_ON_TICKET -DWOLFSSL_EXTRA_ALERTS"
+CPPFLAGS_W+=" -DWOLFSSL_TICKET_HAVE_ID -DWOLFSSL_CIPHER_INTERNALNAME -DRW_WOLFSSL_TLS12_TICKET_FIX"
 ASM_FLAGS=(--enable-aesni --enable-intelasm --enable-sp --enable-sp-asm)
 CFLAGS_W="-g -O2 -fPIC -fstack-protector-strong"
 
@@ -58,6 +69,13 @@ LOG="$CACHE_ROOT/wolfssl-build.log"
 # TLS 1.3 OCSP stapling in 5.5.4 leaks on every handshake that asks for a staple: the decoded
 # leaf certificate (TLSX_CSR_Parse never calls FreeDecodedCert) and the server's copy of the
 # response (TLSX_CSR_Free never frees it).
+# A TLS 1.2 client that offers a ticket sends an empty session ID and takes any ServerHello
+# as an accepted resumption (DSH_CheckSessionId), so when the server refuses the ticket
+# (unknown or expired key) and does a full handshake, the client aborts with "Out of order
+# message". RFC 5077 3.4: the client may send a session ID with the ticket, and a server that
+# accepts the ticket echoes it: the client now sends the session's ID and resumes only on
+# the echo (an empty ID keeps the old guess). wolfSSL fixed the same check upstream in 2024
+# (PR 8097, "Fix TLS v1.2 session resumption edge cases").
 ringwall_patches() {
   cat <<'PATCH'
 --- a/src/tls.c
@@ -96,6 +114,33 @@ ringwall_patches() {
              XFREE(cert, ssl->heap, DYNAMIC_TYPE_DCERT);
  
              extension = TLSX_Find(ssl->extensions, TLSX_STATUS_REQUEST);
+--- a/src/internal.c
++++ b/src/internal.c
+@@ -26082,7 +26082,8 @@
+                 return ret;
+             }
+ 
+-            idSz = 0;
++            /* Keep the session ID (RFC 5077 3.4): an accepting server echoes
++             * it, which tells a resumption from a full handshake. */
+         }
+ #endif
+         length = VERSION_SZ + RAN_LEN
+@@ -26385,7 +26386,13 @@
+ #ifdef HAVE_SESSION_TICKET
+         /* server may send blank ticket which may not be expected to indicate
+          * existing one ok but will also be sending a new one */
+-        ret = ret || (ssl->session->ticketLen > 0);
++        /* RFC 5077 3.4: a server that accepts the ticket echoes the session ID
++         * sent with it; any other ID means it chose a full handshake. */
++        ret = ret || (ssl->session->ticketLen > 0 &&
++                      (ssl->session->sessionIDSz == 0 ||
++                       (ssl->arrays->sessionIDSz == ssl->session->sessionIDSz &&
++                        XMEMCMP(ssl->arrays->sessionID, ssl->session->sessionID,
++                                ssl->session->sessionIDSz) == 0)));
+ #endif
+ 
+         ret = ret ||
 PATCH
 }
 
@@ -190,7 +235,8 @@ build() { # build PREFIX
     rm -f "$stage$prefix"/lib/*.la &&
     grep -q '^#define WOLFSSL_SP_X86_64_ASM' "$stage$prefix/include/wolfssl/options.h" &&
     grep -q '^#define WOLFSSL_AESNI' "$stage$prefix/include/wolfssl/options.h" &&
-    ! grep -Eq '^#define (SESSION_CERTS|WOLFSSL_ALT_CERT_CHAINS)$' \
+    grep -q '^#define WOLFSSL_ALWAYS_VERIFY_CB' "$stage$prefix/include/wolfssl/options.h" &&
+    ! grep -Eq '^#define (SESSION_CERTS|WOLFSSL_ALT_CERT_CHAINS|OPENSSL_EXTRA|KEEP_PEER_CERT)$' \
       "$stage$prefix/include/wolfssl/options.h"
   ) >>"$LOG" 2>&1 || {
     tail -n 20 "$LOG" >&2

@@ -30,14 +30,14 @@ static char *client_alpn_list(const struct rw_tls_client_params *p)
 static int client_setup(struct rw_tls_client_ctx *c, const struct rw_tls_client_params *p,
                         char *err, size_t cap)
 {
+    int r = rw__tls_ctx_common(&c->ssl_ctx, false, p->min_version, p->max_version,
+                               p->ciphers ? p->ciphers : client_ciphers, NULL, 0, err, cap);
+    if (r < 0)
+        return r;
     WOLFSSL_CTX *wc = c->ssl_ctx;
     /* Sessions travel explicitly (rw_tls_conn_take_session); wolfSSL's process-wide cache
      * would also be searched by server conns of this process. */
     wolfSSL_CTX_set_session_cache_mode(wc, WOLFSSL_SESS_CACHE_OFF);
-    int r = rw__tls_ctx_common(wc, p->min_version, p->max_version,
-                               p->ciphers ? p->ciphers : client_ciphers, NULL, 0, err, cap);
-    if (r < 0)
-        return r;
     if (p->verify) {
         if (!p->ca_file) {
             rw__tls_err(err, cap, "verify needs a CA file");
@@ -94,8 +94,7 @@ int rw_tls_client_ctx_new(const struct rw_tls_client_params *p, struct rw_tls_cl
         free(c);
         return -ENOMEM;
     }
-    c->ssl_ctx = wolfSSL_CTX_new(wolfSSLv23_client_method());
-    int r = c->ssl_ctx ? client_setup(c, p, err, errcap) : -ENOMEM;
+    int r = client_setup(c, p, err, errcap);
     if (r < 0) {
         rw_tls_client_ctx_unref(c);
         return r;

@@ -153,7 +153,7 @@ void rw__tls_conn_bind(struct rw_tls_conn *t, WOLFSSL *ssl)
     wolfSSL_SSLSetIOSend(ssl, conn_send_cb);
     wolfSSL_SetIOReadCtx(ssl, t);
     wolfSSL_SetIOWriteCtx(ssl, t);
-    wolfSSL_set_app_data(ssl, t);
+    wolfSSL_SetCertCbCtx(ssl, t); /* the verify callback's store->userCtx */
 }
 
 struct rw_tls_conn *rw_tls_conn_server(struct rw_tls_ctx *ctx, int *err)
@@ -189,14 +189,17 @@ void rw_tls_conn_free(struct rw_tls_conn *t)
     free(t);
 }
 
-/* The whole ClientHello is in: choose the certificate, then create the WOLFSSL from its
- * context (no context switch needed later). A hello we cannot parse goes to the default
- * certificate and wolfSSL answers it with the proper alert. */
+/* The whole ClientHello is in: choose the certificate and the ALPN protocol, then create the
+ * WOLFSSL from the certificate's context (no context switch needed later) and offer it only
+ * the chosen protocol, so wolfSSL's client-order match yields the server's preference. A
+ * hello we cannot parse goes to the default certificate and wolfSSL answers it with the
+ * proper alert. */
 static int conn_server_start(struct rw_tls_conn *t)
 {
     struct tls_hello h;
     enum tls_hello_res r =
-        rw__tls_hello_parse(t->in ? t->in + t->in_off : NULL, t->in_len - t->in_off, &h);
+        rw__tls_hello_parse(t->in ? t->in + t->in_off : NULL, t->in_len - t->in_off, t->ctx->alpn,
+                            t->ctx->alpn_len, &h);
     if (r == TLS_HELLO_AGAIN && !t->eof)
         return -EAGAIN;
     if (r != TLS_HELLO_OK) {
@@ -210,6 +213,9 @@ static int conn_server_start(struct rw_tls_conn *t)
     rw__tls_conn_bind(t, ssl);
     if (h.chacha_first && t->ctx->ciphers_chacha &&
         wolfSSL_set_cipher_list(ssl, t->ctx->ciphers_chacha) != WOLFSSL_SUCCESS)
+        return -ENOMEM;
+    if (h.alpn && wolfSSL_UseALPN(ssl, (char *)h.alpn, h.alpn_len,
+                                  WOLFSSL_ALPN_CONTINUE_ON_MISMATCH) != WOLFSSL_SUCCESS)
         return -ENOMEM;
     if (h.sni[0] && !(t->sni = strdup(h.sni)))
         return -ENOMEM;
@@ -227,7 +233,7 @@ static int conn_err(struct rw_tls_conn *t, int ret)
         t->peer_closed = true;
         return 0;
     }
-    wolfSSL_ERR_clear_error();
+    tls_err_clear();
     t->last_err = e;
     t->state = TLS_S_FAILED;
     if (t->nomem)
@@ -264,10 +270,6 @@ int rw_tls_conn_handshake(struct rw_tls_conn *t)
         return r == 0 ? -ECONNRESET : r;
     }
     t->state = TLS_S_READY;
-    if (rw__tls_peer_capture(t) < 0) {
-        t->state = TLS_S_FAILED;
-        return t->fail = -ENOMEM;
-    }
     return 0;
 }
 
@@ -359,11 +361,12 @@ int rw_tls_conn_info(const struct rw_tls_conn *t, struct rw_tls_info *out)
         return -EAGAIN;
     out->version = wolfSSL_get_version(t->ssl);
     out->cipher = wolfSSL_get_cipher(t->ssl);
-    const unsigned char *alpn = NULL;
-    unsigned int alen = 0;
-    wolfSSL_get0_alpn_selected(t->ssl, &alpn, &alen);
-    out->alpn = alen ? (const char *)alpn : NULL;
-    out->alpn_len = alen;
+    char *alpn = NULL;
+    unsigned short alen = 0;
+    if (wolfSSL_ALPN_GetProtocol(t->ssl, &alpn, &alen) == WOLFSSL_SUCCESS && alen) {
+        out->alpn = alpn;
+        out->alpn_len = alen;
+    }
     out->sni = t->sni;
     out->resumed = wolfSSL_session_reused(t->ssl) == 1;
     out->peer_cert = t->peer_seen || (!t->is_server && t->cctx);
@@ -389,5 +392,7 @@ void rw_tls_thread_cleanup(void)
 #ifdef FP_ECC /* the fixed-point cache (system library); the SP-math build has none */
     wc_ecc_fp_free();
 #endif
+#ifdef OPENSSL_ALL /* the per-thread error queue of the compatibility layer (system library) */
     wolfSSL_ERR_remove_thread_state(NULL);
+#endif
 }

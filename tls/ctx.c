@@ -11,8 +11,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <wolfssl/openssl/ssl.h>
-
 #define OCSP_MAX (64u * 1024u)
 
 /* Forward-secret AEAD only; server order AES-GCM first (fast with AES-NI), with ChaCha20 put
@@ -129,11 +127,23 @@ static int group_id(const char *name)
     return -1;
 }
 
-int rw__tls_ctx_common(WOLFSSL_CTX *wc, uint16_t minv, uint16_t maxv, const char *ciphers,
-                       const char *const *groups, size_t ngroups, char *err, size_t errcap)
+/* The method fixes the highest version; a range needs the downgrading method and a floor. */
+static WOLFSSL_METHOD *ctx_method(bool server, int vmin, int vmax)
+{
+    if (vmin == WOLFSSL_TLSV1_3)
+        return server ? wolfTLSv1_3_server_method() : wolfTLSv1_3_client_method();
+    if (vmax == WOLFSSL_TLSV1_2)
+        return server ? wolfTLSv1_2_server_method() : wolfTLSv1_2_client_method();
+    return server ? wolfSSLv23_server_method() : wolfSSLv23_client_method();
+}
+
+int rw__tls_ctx_common(WOLFSSL_CTX **out, bool server, uint16_t minv, uint16_t maxv,
+                       const char *ciphers, const char *const *groups, size_t ngroups, char *err,
+                       size_t errcap)
 {
     static const char *const def_groups[] = {"X25519", "P-256"};
     int ids[8];
+    *out = NULL;
     if (!groups || ngroups == 0) {
         groups = def_groups;
         ngroups = 2;
@@ -148,15 +158,18 @@ int rw__tls_ctx_common(WOLFSSL_CTX *wc, uint16_t minv, uint16_t maxv, const char
                         groups[i]);
             return -EINVAL;
         }
-    int vmin = minv == RW_TLS_V13 ? TLS1_3_VERSION : TLS1_2_VERSION;
-    int vmax = maxv == RW_TLS_V12 ? TLS1_2_VERSION : TLS1_3_VERSION;
+    int vmin = minv == RW_TLS_V13 ? WOLFSSL_TLSV1_3 : WOLFSSL_TLSV1_2;
+    int vmax = maxv == RW_TLS_V12 ? WOLFSSL_TLSV1_2 : WOLFSSL_TLSV1_3;
     if ((minv && minv != RW_TLS_V12 && minv != RW_TLS_V13) ||
         (maxv && maxv != RW_TLS_V12 && maxv != RW_TLS_V13) || vmin > vmax) {
         rw__tls_err(err, errcap, "versions must be 1.2 or 1.3 with min <= max");
         return -EINVAL;
     }
-    if (wolfSSL_CTX_set_min_proto_version(wc, vmin) != WOLFSSL_SUCCESS ||
-        wolfSSL_CTX_set_max_proto_version(wc, vmax) != WOLFSSL_SUCCESS) {
+    WOLFSSL_CTX *wc = wolfSSL_CTX_new(ctx_method(server, vmin, vmax));
+    if (!wc)
+        return -ENOMEM;
+    *out = wc;
+    if (vmin != vmax && wolfSSL_CTX_SetMinVersion(wc, vmin) != WOLFSSL_SUCCESS) {
         rw__tls_err(err, errcap, "cannot set protocol versions");
         return -EINVAL;
     }
@@ -164,7 +177,13 @@ int rw__tls_ctx_common(WOLFSSL_CTX *wc, uint16_t minv, uint16_t maxv, const char
         rw__tls_err(err, errcap, "no usable cipher in \"%s\"", ciphers);
         return -EINVAL;
     }
-    if (wolfSSL_CTX_set_groups(wc, ids, (int)ngroups) != WOLFSSL_SUCCESS) {
+    /* set_groups (the key share order) needs a TLS 1.3 method; 1.2 only needs the curves. */
+    bool ok = true;
+    if (vmax == WOLFSSL_TLSV1_3)
+        ok = wolfSSL_CTX_set_groups(wc, ids, (int)ngroups) == WOLFSSL_SUCCESS;
+    for (size_t i = 0; ok && vmax == WOLFSSL_TLSV1_2 && i < ngroups; i++)
+        ok = wolfSSL_CTX_UseSupportedCurve(wc, (word16)ids[i]) == WOLFSSL_SUCCESS;
+    if (!ok) {
         rw__tls_err(err, errcap, "cannot set groups");
         return -EINVAL;
     }
@@ -201,8 +220,8 @@ static uint8_t *ctx_alpn_wire(const char *const *v, size_t n, size_t *len, char 
     size_t total = 0;
     for (size_t i = 0; i < n; i++) {
         size_t l = strlen(v[i]);
-        if (l == 0 || l > 255) {
-            rw__tls_err(err, cap, "ALPN protocol \"%s\" must be 1..255 bytes", v[i]);
+        if (l == 0 || l > 255 || strchr(v[i], ',')) { /* wolfSSL_UseALPN splits on ',' */
+            rw__tls_err(err, cap, "ALPN protocol \"%s\" must be 1..255 bytes without ','", v[i]);
             return NULL;
         }
         total += 1 + l;
@@ -269,6 +288,18 @@ static int ctx_check(const struct rw_tls_server_params *p, const struct rw_tls_k
     return 0;
 }
 
+/* A staple shared by several certificates must answer for at least one of them; err still
+ * holds the reason the last certificate dropped it. */
+static int ctx_shared_staple_used(const struct rw_tls_server_params *p, const struct rw_tls_ctx *c)
+{
+    bool shared = false, used = false;
+    for (size_t i = 0; i < c->ncerts; i++) {
+        shared |= p->certs[i].ocsp_file && p->certs[i].ocsp_shared;
+        used |= p->certs[i].ocsp_shared && c->certs[i].ocsp;
+    }
+    return shared && !used ? -EINVAL : 0;
+}
+
 int rw_tls_ctx_new(const struct rw_tls_server_params *p, struct rw_tls_keys *keys,
                    struct rw_tls_ctx **out, char *err, size_t errcap)
 {
@@ -302,6 +333,8 @@ int rw_tls_ctx_new(const struct rw_tls_server_params *p, struct rw_tls_keys *key
         else
             rw__tls_cert_fini(&c->certs[i]); /* partly loaded */
     }
+    if (r == 0)
+        r = ctx_shared_staple_used(p, c);
     if (r == 0 && p->client_ca_file && p->client_auth != RW_TLS_CLIENT_AUTH_OFF)
         r = rw__tls_stamp_add(&c->stamps, &c->nstamps, p->client_ca_file);
     free(ciphers);

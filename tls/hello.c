@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* A read-only ClientHello peek: SNI, ECDSA support and cipher preference, to pick a cert. */
+/* A read-only ClientHello peek: SNI, ECDSA support, cipher and ALPN choice, to pick a cert. */
 #include "tls/tls-int.h"
 
 #include <stdlib.h>
@@ -100,7 +100,25 @@ static void hello_suites(struct rd s, struct tls_hello *h)
     }
 }
 
-static enum tls_hello_res hello_body(struct rd b, struct tls_hello *h)
+/* Server preference: the first protocol of ours (wire format) that the client lists. */
+static void hello_alpn(struct rd e, const uint8_t *ours, size_t ours_len, struct tls_hello *h)
+{
+    struct rd list = rd_sub(&e, rd_u(&e, 2));
+    for (size_t o = 0; !list.bad && o < ours_len; o += 1u + ours[o]) {
+        struct rd c = list;
+        while (!c.bad && c.n > 0) {
+            struct rd name = rd_sub(&c, rd_u(&c, 1));
+            if (!c.bad && name.n == ours[o] && memcmp(name.p, ours + o + 1, name.n) == 0) {
+                h->alpn = ours + o + 1;
+                h->alpn_len = ours[o];
+                return;
+            }
+        }
+    }
+}
+
+static enum tls_hello_res hello_body(struct rd b, const uint8_t *alpn, size_t alpn_len,
+                                     struct tls_hello *h)
 {
     memset(h, 0, sizeof(*h));
     h->ecdsa_sig = true; /* absent signature_algorithms: decided by the suites */
@@ -125,6 +143,8 @@ static enum tls_hello_res hello_body(struct rd b, struct tls_hello *h)
             hello_sigalgs(e, h);
         else if (type == 43)
             hello_versions(e, h);
+        else if (type == 16)
+            hello_alpn(e, alpn, alpn_len, h);
     }
     return exts.bad ? TLS_HELLO_BAD : TLS_HELLO_OK;
 }
@@ -153,7 +173,8 @@ static long hello_gather(const uint8_t *p, size_t n, uint8_t *dst, size_t want)
     return (long)got;
 }
 
-enum tls_hello_res rw__tls_hello_parse(const uint8_t *p, size_t n, struct tls_hello *h)
+enum tls_hello_res rw__tls_hello_parse(const uint8_t *p, size_t n, const uint8_t *alpn,
+                                       size_t alpn_len, struct tls_hello *h)
 {
     uint8_t hdr[HS_HDR];
     long got = hello_gather(p, n, hdr, HS_HDR);
@@ -170,7 +191,7 @@ enum tls_hello_res rw__tls_hello_parse(const uint8_t *p, size_t n, struct tls_he
     /* The usual case: the whole message sits in the first record. */
     if (n >= REC_HDR + want && ((size_t)p[3] << 8 | p[4]) >= want) {
         struct rd b = {p + REC_HDR + HS_HDR, blen, false};
-        return hello_body(b, h);
+        return hello_body(b, alpn, alpn_len, h);
     }
     got = hello_gather(p, n, NULL, want);
     if (got < 0)
@@ -182,7 +203,7 @@ enum tls_hello_res rw__tls_hello_parse(const uint8_t *p, size_t n, struct tls_he
         return TLS_HELLO_BAD;
     hello_gather(p, n, buf, want);
     struct rd b = {buf + HS_HDR, blen, false};
-    enum tls_hello_res r = hello_body(b, h);
+    enum tls_hello_res r = hello_body(b, alpn, alpn_len, h);
     free(buf);
     return r;
 }

@@ -11,6 +11,12 @@
 #include <wolfssl/options.h>
 #include <wolfssl/ssl.h>
 
+/* The client-auth verify callback keeps the verified leaf's identity (peer.c). Our build
+ * (scripts/wolfssl.sh) and Debian's both define it. */
+#ifndef WOLFSSL_ALWAYS_VERIFY_CB
+#error "tls/ needs wolfSSL built with WOLFSSL_ALWAYS_VERIFY_CB"
+#endif
+
 #define TLS_SHA256_LEN 32u
 
 /* A file the ctx was built from, to notice changes (rw_tls_ctx_stale). */
@@ -105,14 +111,45 @@ struct rw_tls_conn {
 /* ---- hello.c: the ClientHello peek used to pick a certificate ---------------------------- */
 enum tls_hello_res { TLS_HELLO_OK = 0, TLS_HELLO_AGAIN, TLS_HELLO_BAD };
 struct tls_hello {
-    char sni[256];     /* lower case, "" when absent */
-    bool ecdsa_sig;    /* signature_algorithms lists ECDSA (or is absent) */
-    bool ecdsa_suite;  /* a TLS 1.2 ECDHE-ECDSA AEAD suite is offered */
-    bool offers13;     /* supported_versions lists TLS 1.3 */
-    bool chacha_first; /* the client's first known AEAD suite is ChaCha20-Poly1305 */
+    char sni[256];       /* lower case, "" when absent */
+    bool ecdsa_sig;      /* signature_algorithms lists ECDSA (or is absent) */
+    bool ecdsa_suite;    /* a TLS 1.2 ECDHE-ECDSA AEAD suite is offered */
+    bool offers13;       /* supported_versions lists TLS 1.3 */
+    bool chacha_first;   /* the client's first known AEAD suite is ChaCha20-Poly1305 */
+    const uint8_t *alpn; /* borrowed from the server's list: the protocol chosen, or NULL */
+    uint8_t alpn_len;
 };
-/* Parse the ClientHello at the start of p[0..n) (records of type 22, fragments joined). */
-enum tls_hello_res rw__tls_hello_parse(const uint8_t *p, size_t n, struct tls_hello *h);
+/* Parse the ClientHello at the start of p[0..n) (records of type 22, fragments joined).
+ * alpn (wire format, server preference order; may be NULL) is matched against the client's
+ * ALPN list: the first of ours the client offers goes to h->alpn. */
+enum tls_hello_res rw__tls_hello_parse(const uint8_t *p, size_t n, const uint8_t *alpn,
+                                       size_t alpn_len, struct tls_hello *h);
+
+/* ---- x509.c: certificate facts from DER (no wolfSSL X509 objects) ------------------------- */
+struct tls_span {
+    const uint8_t *p; /* borrowed */
+    size_t n;
+};
+enum tls_key { TLS_KEY_OTHER = 0, TLS_KEY_EC, TLS_KEY_RSA };
+struct tls_x509 {
+    struct tls_span subject;       /* Name, SEQUENCE contents */
+    struct tls_span san;           /* GeneralNames, SEQUENCE contents; n == 0 when absent */
+    struct tls_span spki;          /* SubjectPublicKeyInfo, the whole element */
+    int64_t not_before, not_after; /* seconds since the epoch, UTC */
+    enum tls_key key;
+};
+/* Walk one DER certificate (bounds-checked; spans point into der). 0 or -EINVAL. */
+int rw__tls_x509_parse(const uint8_t *der, size_t len, struct tls_x509 *x);
+/* The first certificate of a PEM file as DER (malloc). 0 or -errno (-EINVAL: no PEM cert). */
+int rw__tls_pem_cert(const char *path, uint8_t **der, size_t *len);
+/* RFC 4514 string of a Name (malloc): last RDN first, '+' inside multi-valued RDNs, RFC 4514
+ * or RFC 4519 attribute names, else dotted OIDs. 0, -EINVAL (malformed) or -ENOMEM. */
+int rw__tls_subject_rfc4514(const struct tls_span *name, char **out);
+/* "DNS:a, email:b, IP:..., URI:..." of GeneralNames (malloc), "" when none; NULL: no memory. */
+char *rw__tls_san_text(const struct tls_span *san);
+/* The DNS names of GeneralNames, lower case (malloc'ed vector of strings, *n of them even
+ * on failure). 0 or -ENOMEM. */
+int rw__tls_san_dns(const struct tls_span *san, char ***names, size_t *n);
 
 /* ---- ctx.c ------------------------------------------------------------------------------ */
 /* Pick the certificate for a ClientHello (never NULL). */
@@ -120,9 +157,11 @@ const struct tls_cert *rw__tls_ctx_pick(const struct rw_tls_ctx *c, const struct
 /* Record path in the stamps; 0 or -errno. */
 int rw__tls_stamp_add(struct tls_stamp **v, size_t *n, const char *path);
 void rw__tls_stamps_free(struct tls_stamp *v, size_t n);
-/* Shared context setup (versions, ciphers, groups) for both sides; 0 or -EINVAL + err. */
-int rw__tls_ctx_common(WOLFSSL_CTX *wc, uint16_t minv, uint16_t maxv, const char *ciphers,
-                       const char *const *groups, size_t ngroups, char *err, size_t errcap);
+/* A new WOLFSSL_CTX for one side, set up for both (versions, ciphers, groups): *out, and 0,
+ * -ENOMEM or -EINVAL + err. */
+int rw__tls_ctx_common(WOLFSSL_CTX **out, bool server, uint16_t minv, uint16_t maxv,
+                       const char *ciphers, const char *const *groups, size_t ngroups, char *err,
+                       size_t errcap);
 /* err formatting helper. */
 void rw__tls_err(char *err, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Check that a file can be opened for reading: 0 or -errno with "<file>: <reason>". */
@@ -140,12 +179,6 @@ void rw__tls_cert_fini(struct tls_cert *ct);
 /* True when key_file holds the private key of cert_file's leaf (sign + verify). */
 bool rw__tls_key_matches(const char *cert_file, const char *key_file);
 bool rw__tls_cert_same_names(const struct tls_cert *a, const struct tls_cert *b);
-/* The DNS names of x's subjectAltName, lower case (malloc'ed vector of strings). */
-int rw__tls_san_dns(WOLFSSL_X509 *x, char ***names, size_t *n);
-/* "DNS:a, email:b, IP:..., URI:..." for x's subjectAltName (malloc), "" when none. */
-char *rw__tls_san_text(WOLFSSL_X509 *x);
-/* RFC 4514 string of x's subject (malloc). */
-char *rw__tls_subject_rfc4514(WOLFSSL_X509 *x);
 
 /* ---- keys.c ----------------------------------------------------------------------------- */
 /* wolfSSL ticket callback (SessionTicketEncCb); userCtx is the struct rw_tls_keys. */
@@ -157,12 +190,24 @@ int rw__tls_ticket_cb(WOLFSSL *ssl, unsigned char name[WOLFSSL_TICKET_NAME_SZ],
 int rw__tls_keys_hint_s(const struct rw_tls_keys *k);
 
 /* ---- conn.c ----------------------------------------------------------------------------- */
-/* Allocate a conn with its wolfSSL I/O callbacks installed on ssl (if not NULL). */
+/* Allocate a conn; bind installs its wolfSSL I/O callbacks and contexts on ssl. */
 struct rw_tls_conn *rw__tls_conn_alloc(void);
 void rw__tls_conn_bind(struct rw_tls_conn *t, WOLFSSL *ssl);
-/* peer.c: after a server handshake, keep the verified client certificate's identity. */
-int rw__tls_peer_capture(struct rw_tls_conn *t);
-/* Verify callback shared by server client-auth and client sides. */
+
+/* ---- peer.c ----------------------------------------------------------------------------- */
+/* Client-auth verify callback (needs WOLFSSL_ALWAYS_VERIFY_CB: it also runs for a verified
+ * leaf); store->userCtx is the conn. Keeps the verified leaf's identity in t->peer. */
 int rw__tls_verify_cb(int preverify, WOLFSSL_X509_STORE_CTX *store);
+/* The identity of a verified DER certificate: 0, -EINVAL (unreadable) or -ENOMEM. */
+int rw__tls_peer_from_der(const uint8_t *der, size_t len, struct tls_peer **out);
+
+/* Drop wolfSSL's queued errors: only the compatibility layer (the system library) keeps a
+ * queue; ringwall's build has none. */
+static inline void tls_err_clear(void)
+{
+#if defined(OPENSSL_EXTRA) || defined(DEBUG_WOLFSSL_VERBOSE)
+    wolfSSL_ERR_clear_error();
+#endif
+}
 
 #endif

@@ -31,6 +31,8 @@ struct rw_tls_cert_params {
     const char *const *names; /* borrowed: "a.example", "*.example"; NULL: the SAN */
     size_t nnames;
     const char *ocsp_file; /* borrowed, optional: DER OCSP response to staple */
+    bool ocsp_shared;      /* ocsp_file is shared by several certificates: staple it only if it
+                            * answers for this one (it must answer for one of the ctx) */
     bool is_default;       /* serve clients without SNI or with an unknown name */
 };
 

@@ -3,7 +3,7 @@
 # s_client): SNI and the default certificate, old versions refused, ALPN, OCSP stapling,
 # resumption across workers and across a certificate reload, forwarding headers, bodies both
 # ways, keep-alive, a bad certificate at start-up, client certificates on routes (403, routing
-# by subject / SAN / fingerprint, access-log fields).
+# by subject / SAN / fingerprint, access-log fields), TLS to upstreams.
 import hashlib
 import json
 import os
@@ -371,6 +371,51 @@ class TlsClientAuthTest(h.RwTestCase):
         got = self.subject_seen(p.port, self.with_cert(), forged=True)
         self.assertEqual(len(got), 1)
         self.assertNotEqual(got[0], "CN=forged")
+
+
+class TlsAlpnOcspServerTest(h.RwTestCase):
+    """ALPN by server preference, and OCSP staples in TLS 1.2 and 1.3 (openssl s_client)."""
+
+    def test_alpn_server_preference(self):
+        o = h.start_origin(self, "o1")
+        p = h.start_proxy(self, {"workers": 1, "listeners": [
+            tls_listener([h.proxy_route("app")], alpn=["http/1.1", "x-test"])],
+            "upstreams": {"app": h.upstream(o)}})
+        for offer, want in ((["x-test", "http/1.1"], "http/1.1"), (["x-test"], "x-test"),
+                            (["h2"], None), (None, None)):
+            for v in (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3):
+                ctx = client_ctx()
+                ctx.minimum_version = ctx.maximum_version = v
+                if offer:
+                    ctx.set_alpn_protocols(offer)
+                raw = socket.create_connection(("127.0.0.1", p.port), timeout=10)
+                with ctx.wrap_socket(raw, server_hostname="example.com") as s:
+                    self.assertEqual(s.selected_alpn_protocol(), want, (offer, v))
+        st, _, _, _ = https(p.port, ctx=client_ctx())  # and the listener still serves
+        self.assertEqual(st, 200)
+
+    def status(self, port, sni, version):
+        r = subprocess.run(["openssl", "s_client", "-connect", "127.0.0.1:%d" % port,
+                            "-servername", sni, "-status", version, "-CAfile", data("root.crt")],
+                           input=b"", capture_output=True, timeout=20)
+        return r.stdout.decode("latin-1")
+
+    def test_ocsp_staple(self):
+        if not shutil.which("openssl"):
+            self.skipTest("no openssl command")
+        o = h.start_origin(self, "o1")
+        # The listener-wide staple answers for ec.pem only: other.pem staples nothing.
+        p = h.start_proxy(self, {"workers": 1, "listeners": [
+            tls_listener([h.proxy_route("app")], ocsp_staple=data("ec.ocsp.der"))],
+            "upstreams": {"app": h.upstream(o)}})
+        for version in ("-tls1_2", "-tls1_3"):
+            for _ in range(2):  # the second one is answered from wolfSSL's cache
+                out = self.status(p.port, "example.com", version)
+                self.assertIn("OCSP Response Status: successful", out, version)
+                self.assertIn("Cert Status: good", out, version)
+                self.assertIn("Verify return code: 0 (ok)", out, version)
+            out = self.status(p.port, "other.test", version)
+            self.assertIn("OCSP response: no response sent", out, version)
 
 
 class UpstreamTlsTest(h.RwTestCase):

@@ -149,6 +149,8 @@ static void tls_every_key(void **state)
     assert_false(t->certs[1].is_default);
     /* the listener-wide staple fills in only where a certificate has none */
     assert_string_equal(t->certs[1].ocsp, D("rsa.pem"));
+    assert_false(t->certs[0].ocsp_inherited);
+    assert_true(t->certs[1].ocsp_inherited);
     assert_int_equal(t->min_version, 0x0304);
     assert_int_equal(t->max_version, 0x0304);
     assert_string_equal(t->ciphers, "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-CHACHA20-POLY1305");
@@ -626,6 +628,7 @@ static void reference_tls(void **state)
     assert_true(t->certs[0].is_default);
     assert_non_null(t->certs[0].ocsp);
     assert_non_null(t->certs[1].ocsp);
+    assert_true(t->certs[1].ocsp_inherited); /* stapled only if it answers for other.pem */
     assert_int_equal(t->min_version, 0x0303);
     assert_int_equal(t->max_version, 0x0304);
     assert_non_null(t->ciphers);

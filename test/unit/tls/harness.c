@@ -62,6 +62,7 @@ void side_free(struct side *s)
 {
     rw_tls_conn_free(s->t);
     free(s->got);
+    free(s->leaf);
     memset(s, 0, sizeof(*s));
 }
 
@@ -108,6 +109,20 @@ struct rw_tls_client_params cli_params(void)
     return (struct rw_tls_client_params){.verify = true, .ca_file = D("root.crt")};
 }
 
+/* Keeps the leaf a client is served (wolfSSL forgets it after the handshake); passes the
+ * verdict through unchanged. */
+static int harness_verify_cb(int preverify, WOLFSSL_X509_STORE_CTX *store)
+{
+    struct side *s = store->userCtx;
+    if (store->error_depth == 0 && store->totalCerts > 0 && !s->leaf) {
+        s->leaf_len = store->certs[0].length;
+        s->leaf = malloc(s->leaf_len);
+        assert_non_null(s->leaf);
+        memcpy(s->leaf, store->certs[0].buffer, s->leaf_len);
+    }
+    return preverify;
+}
+
 void connect_pair(struct rw_tls_ctx *s, struct rw_tls_client_ctx *c, const char *sni,
                   const struct rw_tls_session *resume, struct side *srv, struct side *cli)
 {
@@ -118,28 +133,46 @@ void connect_pair(struct rw_tls_ctx *s, struct rw_tls_client_ctx *c, const char 
     assert_non_null(srv->t);
     cli->t = rw_tls_conn_client(c, sni, resume, &err);
     assert_non_null(cli->t);
+    /* The ClientHello is queued; the server's certificate has not been seen yet. */
+    wolfSSL_set_verify(cli->t->ssl, c->verify ? WOLFSSL_VERIFY_PEER : WOLFSSL_VERIFY_NONE,
+                       harness_verify_cb);
+    wolfSSL_SetCertCbCtx(cli->t->ssl, cli);
     pump(cli, srv);
+}
+
+static void served(struct side *cli, struct tls_x509 *x)
+{
+    assert_non_null(cli->leaf);
+    assert_int_equal(rw__tls_x509_parse(cli->leaf, cli->leaf_len, x), 0);
 }
 
 const char *served_cn(struct side *cli)
 {
     static char cn[128];
-    WOLFSSL_X509 *x = wolfSSL_get_peer_certificate(cli->t->ssl);
-    assert_non_null(x);
-    cn[0] = '\0';
-    wolfSSL_X509_NAME_get_text_by_NID(wolfSSL_X509_get_subject_name(x), NID_commonName, cn,
-                                      sizeof(cn));
-    wolfSSL_X509_free(x);
+    struct tls_x509 x;
+    char *subj = NULL;
+    served(cli, &x);
+    assert_int_equal(rw__tls_subject_rfc4514(&x.subject, &subj), 0);
+    const char *p = strncmp(subj, "CN=", 3) == 0 ? subj : strstr(subj, ",CN=");
+    assert_non_null(p);
+    p += p[0] == ',' ? 4 : 3;
+    snprintf(cn, sizeof(cn), "%.*s", (int)strcspn(p, ","), p);
+    free(subj);
     return cn;
 }
 
 bool served_ecdsa(struct side *cli)
 {
-    WOLFSSL_X509 *x = wolfSSL_get_peer_certificate(cli->t->ssl);
-    assert_non_null(x);
-    bool ec = wolfSSL_X509_get_pubkey_type(x) == ECDSAk;
-    wolfSSL_X509_free(x);
-    return ec;
+    struct tls_x509 x;
+    served(cli, &x);
+    return x.key == TLS_KEY_EC;
+}
+
+uint8_t *pem_der(const char *path, size_t *len)
+{
+    uint8_t *der = NULL;
+    assert_int_equal(rw__tls_pem_cert(path, &der, len), 0);
+    return der;
 }
 
 struct rw_tls_keys *keys_new(uint64_t rotation_ms, const char *file)

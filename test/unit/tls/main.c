@@ -9,6 +9,7 @@ int main(void)
     int fails = 0;
     wolfSSL_Init();
     fails += run_hello_tests();
+    fails += run_x509_tests();
     fails += run_ctx_tests();
     fails += run_cert_tests();
     fails += run_keys_tests();

@@ -85,10 +85,18 @@ static void tls13_tickets(void **state)
     resume_across_ctx_rebuilds(0);
 }
 
-/* TLS 1.2: one resumption on another ctx sharing the keys. Debian's wolfSSL 5.5.4 falls
- * back to a full handshake on later TLS 1.2 ticket resumptions in the same process, and its
- * own client then aborts ("Out of order message"; fixed upstream in 2024), so the full
- * rotation matrix runs on TLS 1.3 only. */
+/* TLS 1.2: the same matrix with ringwall's wolfSSL build. wolfSSL 5.5.4's client (the system
+ * library's) takes any answer to a ticket for a resumption, so when the server refuses the
+ * ticket (other keys, too old) and does a full handshake it aborts with "Out of order
+ * message": scripts/wolfssl.sh patches that (RFC 5077 session ID echo). With the system
+ * library, one resumption on another ctx sharing the keys. */
+#ifdef RW_WOLFSSL_TLS12_TICKET_FIX
+static void tls12_tickets(void **state)
+{
+    (void)state;
+    resume_across_ctx_rebuilds(RW_TLS_V12);
+}
+#else
 static void tls12_tickets(void **state)
 {
     (void)state;
@@ -102,6 +110,7 @@ static void tls12_tickets(void **state)
     rw_tls_keys_unref(k);
     rw_tls_client_ctx_unref(c);
 }
+#endif
 
 static void no_tickets_no_resumption(void **state)
 {

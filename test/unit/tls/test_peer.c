@@ -67,11 +67,10 @@ static void require_verified_identity(void **state)
     assert_true(si.peer_verified);
     assert_string_equal(si.peer_subject, "CN=alice,O=Ringwall\\, Test,C=US");
     assert_string_equal(si.peer_san, "DNS:alice.client, email:alice@example.com");
-    WOLFSSL_X509 *x = wolfSSL_X509_load_certificate_file(D("client.pem"), WOLFSSL_FILETYPE_PEM);
-    int len = 0;
-    const unsigned char *der = wolfSSL_X509_get_der(x, &len);
+    size_t len = 0;
+    uint8_t *der = pem_der(D("client.pem"), &len);
     assert_int_equal(wc_Sha256Hash(der, (word32)len, want), 0);
-    wolfSSL_X509_free(x);
+    free(der);
     assert_memory_equal(fp, want, 32);
     info_free(&si);
 }

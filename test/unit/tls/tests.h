@@ -19,8 +19,10 @@ struct side {
     struct rw_tls_conn *t;
     uint8_t *got; /* owned, grows */
     size_t ngot, cap;
-    int err;  /* first error other than -EAGAIN */
-    bool eof; /* read returned 0 */
+    int err;       /* first error other than -EAGAIN */
+    bool eof;      /* read returned 0 */
+    uint8_t *leaf; /* owned: DER of the certificate a client side was served */
+    size_t leaf_len;
 };
 
 /* Move ciphertext both ways and read on both sides until nothing moves. */
@@ -39,6 +41,8 @@ void connect_pair(struct rw_tls_ctx *s, struct rw_tls_client_ctx *c, const char 
 /* CN of the certificate the client received (static buffer). */
 const char *served_cn(struct side *cli);
 bool served_ecdsa(struct side *cli);
+/* DER of the first certificate in a PEM file (malloc); asserts success. */
+uint8_t *pem_der(const char *path, size_t *len);
 struct rw_tls_keys *keys_new(uint64_t rotation_ms, const char *file);
 
 int run_hello_tests(void);
@@ -48,5 +52,6 @@ int run_keys_tests(void);
 int run_peer_tests(void);
 int run_conn_tests(void);
 int run_client_tests(void);
+int run_x509_tests(void);
 
 #endif

@@ -67,7 +67,7 @@ openssl req -x509 -new -key selfclient.key -subj "/CN=mallory" -days $D -out sel
 # OCSP responses signed by the leaves' issuer: ec.ocsp.der for the ECDSA leaf (no certificates
 # inside, as most CAs send them); ec.ocsp-embedded.der also carries the issuer's certificate,
 # which cannot be verified without the root (refused at load); rsa.ocsp.der is for the RSA
-# leaf (a staple for the wrong certificate, which clients reject).
+# leaf (refused at load as the ECDSA leaf's staple).
 ocsp_resp() { # ocsp_resp CERT OUT [openssl ocsp options]
     local cert=$1 out=$2
     shift 2
