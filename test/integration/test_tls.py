@@ -859,3 +859,39 @@ class TlsClientCertRoutesTest(h.ProxyCase):
             st, _, body, _ = https(p.port, "/x", ctx=version_ctx(v))
             self.assertEqual(st, 403, v)
             self.assertIn(b"403 Forbidden", body)
+
+
+class TlsRedirectHstsTest(h.RwTestCase):
+    """A plain listener sends everyone to HTTPS ("redirect": {"scheme": "https"}); the TLS
+    listener answers with Strict-Transport-Security (a response header edit)."""
+
+    def test_http_to_https_and_hsts(self):
+        o = h.start_origin(self, "o1")
+        tls_port = h.free_port()
+        hsts = "max-age=31536000; includeSubDomains"
+        secure = tls_listener([h.proxy_route("app", response_headers={
+            "set": {"strict-transport-security": hsts}})])
+        secure["address"] = "127.0.0.1:%d" % tls_port
+        plain = h.listener([{"match": {"path_prefix": "/"},
+                             "redirect": {"scheme": "https", "port": tls_port, "status": 301}}])
+        p = h.start_proxy(self, {"workers": 1, "listeners": [plain, secure],
+                                 "upstreams": {"app": h.upstream(o)}})
+        c = h.http_conn(p.port)
+        c.request("GET", "/account?x=1", headers={"Host": "example.com"})
+        r = c.getresponse()
+        r.read()
+        c.close()
+        self.assertEqual(r.status, 301)
+        loc = r.getheader("Location")
+        self.assertEqual(loc, "https://example.com:%d/account?x=1" % tls_port)
+        self.assertIsNone(r.getheader("Strict-Transport-Security"))  # never over plain HTTP
+        st, hdrs, _, _ = https(tls_port, "/account?x=1", sni="example.com")
+        self.assertEqual(st, 200)
+        got = {k.lower(): v for k, v in hdrs.items()} if isinstance(hdrs, dict) else dict(hdrs)
+        self.assertEqual(got.get("strict-transport-security"), hsts)
+        # curl follows the redirect to the HTTPS listener
+        r = h.curl("-L", "--cacert", data("root.crt"), "--resolve",
+                   "example.com:%d:127.0.0.1" % p.port, "--resolve",
+                   "example.com:%d:127.0.0.1" % tls_port, "-o", "/dev/null", "-w",
+                   "%{http_code} %{url_effective}", "http://example.com:%d/x" % p.port)
+        self.assertEqual(r.stdout.decode(), "200 https://example.com:%d/x" % tls_port, r.stderr)
