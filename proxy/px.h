@@ -448,7 +448,10 @@ int px_ops_ups_series(struct rw_proxy *p, struct px_ups *pu);
 void px_ops_published(struct rw_proxy *p, struct px_gen *g, const char *path);
 void px_ops_hide_gone(struct rw_proxy *p, const struct px_gen *old, const struct px_gen *g);
 
-/* tls.c: HTTPS listeners */
+/* tls.c: HTTPS listeners; TLS over completion ops for both sides */
+struct rw_tls_conn;
+int px_tls_send_queued(struct px_worker *w, struct rw_tls_conn *t, struct rw_op *op, int fd);
+int px_tls_decrypt(struct px_worker *w, struct rw_tls_conn *t, struct px_in *in, bool *got);
 struct rw_tls_ctx;
 /* A connection's verified client certificate; strings borrowed from its TLS state. */
 struct px_peer {

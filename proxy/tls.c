@@ -62,15 +62,56 @@ const char *px_tls_version(const struct px_conn *c)
     return info.version;
 }
 
+/* ---- TLS over completion ops, for both sides (client and upstream connections) ---- */
+
+/* Start one send of t's queued ciphertext on op. 1: started (op in flight), 0: nothing
+ * queued, <0: the send could not start. */
+int px_tls_send_queued(struct px_worker *w, struct rw_tls_conn *t, struct rw_op *op, int fd)
+{
+    struct iovec iov[RW_IO_MAX_IOV];
+    int n = rw_tls_conn_output(t, iov, RW_IO_MAX_IOV);
+    if (n <= 0)
+        return 0;
+    int rc = rw_io_send(w->loop, op, fd, iov, n);
+    return rc < 0 ? rc : 1;
+}
+
+/* Decrypt t's plaintext into `in` (a heap buffer from the worker's list: plaintext never
+ * sits in pool buffers) until TLS wants more ciphertext or the buffer is full. *got is
+ * set when bytes came. Returns 0 (full), -EAGAIN (more ciphertext needed), 1
+ * (close_notify) or another -errno (TLS error; -ENOMEM without a buffer). */
+int px_tls_decrypt(struct px_worker *w, struct rw_tls_conn *t, struct px_in *in, bool *got)
+{
+    for (;;) {
+        if (in->bid == -2) {
+            char *hb = px_hbuf_get(w);
+            if (!hb)
+                return -ENOMEM;
+            *in = (struct px_in){.base = hb, .off = 0, .len = 0, .bid = -1};
+        }
+        uint32_t room = w->hbuf_size - in->len;
+        if (!room)
+            return 0;
+        ssize_t r = rw_tls_conn_read(t, in->base + in->len, room);
+        if (r > 0) {
+            in->len += (uint32_t)r;
+            *got = true;
+            continue;
+        }
+        if (in->len == in->off)
+            px_in_drop(w, in);
+        return r == -EAGAIN ? -EAGAIN : r == 0 ? 1 : (int)r;
+    }
+}
+
 /* Send whatever ciphertext is queued (handshake, records, alerts), one send at a time. */
 static void tls_flush(struct px_conn *c)
 {
     struct px_tls *s = c->tls;
     if (s->wr_phys || c->state == PX_C_CLOSING)
         return;
-    struct iovec iov[RW_IO_MAX_IOV];
-    int n = rw_tls_conn_output(s->t, iov, RW_IO_MAX_IOV);
-    if (n <= 0) {
+    int n = px_tls_send_queued(c->w, s->t, &c->wr, c->fd);
+    if (n == 0) {
         if (s->close_after) {
             px_conn_close(c);
         } else if (s->shut_after) {
@@ -79,8 +120,7 @@ static void tls_flush(struct px_conn *c)
         }
         return;
     }
-    int rc = rw_io_send(c->w->loop, &c->wr, c->fd, iov, n);
-    if (rc < 0) {
+    if (n < 0) {
         px_conn_close(c);
         return;
     }
@@ -147,34 +187,6 @@ static void tls_log_handshake(struct px_conn *c)
     }
 }
 
-/* Decrypt into c->in (a heap buffer: plaintext never sits in pool buffers) until
- * wolfSSL wants more ciphertext or c->in is full. */
-static int tls_decrypt(struct px_conn *c, bool *got)
-{
-    struct px_worker *w = c->w;
-    struct px_tls *s = c->tls;
-    for (;;) {
-        if (c->in.bid == -2) {
-            char *hb = px_hbuf_get(w);
-            if (!hb)
-                return -ENOMEM;
-            c->in = (struct px_in){.base = hb, .off = 0, .len = 0, .bid = -1};
-        }
-        uint32_t room = w->hbuf_size - c->in.len;
-        if (!room)
-            return 0;
-        ssize_t r = rw_tls_conn_read(s->t, c->in.base + c->in.len, room);
-        if (r > 0) {
-            c->in.len += (uint32_t)r;
-            *got = true;
-            continue;
-        }
-        if (c->in.len == c->in.off)
-            px_in_drop(w, &c->in);
-        return r == -EAGAIN ? -EAGAIN : r == 0 ? 1 : (int)r;
-    }
-}
-
 /* Serve a wanted read: deliver plaintext to the connection's state machine, or ask
  * the socket for more ciphertext. */
 void px_tls_pump(struct px_conn *c)
@@ -184,7 +196,7 @@ void px_tls_pump(struct px_conn *c)
         return;
     bool got = false;
     c->rd_armed = false;
-    int rc = tls_decrypt(c, &got);
+    int rc = px_tls_decrypt(c->w, s->t, &c->in, &got);
     tls_log_handshake(c);
     if (rc < 0 && rc != -EAGAIN) {
         if (!s->logged) {

@@ -287,12 +287,8 @@ static void u_tls_flush(struct px_up *u)
 {
     if (u->tls_phys || u->state == PX_UP_DEAD)
         return;
-    struct iovec iov[RW_IO_MAX_IOV];
-    int n = rw_tls_conn_output(u->tls, iov, RW_IO_MAX_IOV);
-    if (n <= 0)
-        return;
-    if (rw_io_send(u->w->loop, &u->wr, u->fd, iov, n) < 0)
-        return; /* the read side notices the broken connection */
+    if (px_tls_send_queued(u->w, u->tls, &u->wr, u->fd) <= 0)
+        return; /* nothing to send; or the read side notices the broken connection */
     u->tls_phys = true;
     u->inflight++;
 }
@@ -353,33 +349,17 @@ static void u_tls_deliver(struct px_up *u)
     struct px_conn *c = u->c;
     struct px_worker *w = u->w;
     bool got = false;
-    ssize_t r = -EAGAIN;
-    for (;;) {
-        if (c->rin.bid == -2) {
-            char *hb = px_hbuf_get(w);
-            if (!hb) {
-                px_exchange_fail(c, 502);
-                return;
-            }
-            c->rin = (struct px_in){.base = hb, .off = 0, .len = 0, .bid = -1};
-        }
-        uint32_t room = w->hbuf_size - c->rin.len;
-        if (!room)
-            break;
-        r = rw_tls_conn_read(u->tls, c->rin.base + c->rin.len, room);
-        if (r <= 0)
-            break;
-        c->rin.len += (uint32_t)r;
-        got = true;
+    int r = px_tls_decrypt(w, u->tls, &c->rin, &got);
+    if (r == -ENOMEM) {
+        px_exchange_fail(c, 502);
+        return;
     }
-    if (c->rin.bid != -2 && c->rin.len == c->rin.off)
-        px_in_drop(w, &c->rin);
     u_tls_flush(u);
     if (got) {
         px_resp_data(c);
         return;
     }
-    if (r == -EAGAIN) {
+    if (r == -EAGAIN || r == 0) {
         if (!u->rd_armed && rw_io_recv(w->loop, &u->rd, u->fd, RW_RECV_ONESHOT) == 0) {
             u->rd_armed = true;
             u->inflight++;
@@ -387,7 +367,7 @@ static void u_tls_deliver(struct px_up *u)
         }
         return;
     }
-    px_resp_eof(c, r == 0 ? 0 : -EPROTO);
+    px_resp_eof(c, r == 1 ? 0 : -EPROTO);
 }
 
 /* Ciphertext from the server was fed to TLS (eof: the server closed). */
