@@ -179,8 +179,13 @@ int main(int argc, char **argv)
     }
     raise_nofile();
     int sfd = signals_fd();
+    /* From here on workers may log: lines go through the log thread, and every
+     * return below stops it, which writes what is queued. */
+    if ((err = rw_log_start(0)) < 0)
+        rw_log(RW_LOG_WARN, "log thread: %s; logging synchronously", rw_strerror(err));
     struct rw_proxy *p = rw_proxy_new(cfg, io, nworkers, &err);
     if (!p || sfd < 0) {
+        rw_log_stop();
         rw_cfg_free(cfg);
         return 1;
     }
@@ -188,6 +193,7 @@ int main(int argc, char **argv)
         rw_log(RW_LOG_ERR, "start: %s", rw_strerror(err));
         rw_proxy_stop(p, 0);
         rw_proxy_free(p);
+        rw_log_stop();
         rw_cfg_free(cfg);
         return 1;
     }
@@ -199,6 +205,7 @@ int main(int argc, char **argv)
     wait_signals(sfd, p, cfg->shutdown_timeout_ms ? cfg->shutdown_timeout_ms : RW_DRAIN_MS_DEFAULT);
     rw_proxy_free(p);
     rw_log(RW_LOG_INFO, "stopped");
+    rw_log_stop();
     close(sfd);
     rw_cfg_free(cfg);
     return 0;
