@@ -372,7 +372,6 @@ static int slot_open(struct rw_proxy *p, uint32_t si, const struct rw_cfg_listen
         int e = 0, fd = slot_open_fd(s, &e);
         if (fd < 0) {
             slot_close_untaken(p, s);
-            rw_log(RW_LOG_ERR, "listener %s (%s): %s", l->name, l->address, rw_strerror(e));
             return GEN_ERR("listener %s (%s): %s", l->name, l->address, rw_strerror(e));
         }
         int was = atomic_exchange(&s->fd[w], fd);

@@ -125,7 +125,9 @@ static void drift_run(const char *backend, int nspin, struct rw_health_stats *ou
     for (uint32_t i = 0; i < 4; i++) {
         struct rw_health_stats st;
         assert_int_equal(rw_health_stats(h, 0, i, &st), 0);
-        assert_int_equal(st.failures, 0);
+        if (!nspin) /* saturated cores may push a check past its 40 ms: counted, not failed */
+            assert_int_equal(st.failures, 0);
+        out->failures += st.failures;
         out->checks += st.checks;
         out->late_sum_us += st.late_sum_us;
         if (st.late_max_us > out->late_max_us)
@@ -149,8 +151,10 @@ static void thread_drift_under_load(void **state)
             drift_run(t_backends[b], spin, &st);
             assert_true(st.checks > 0);
             printf("    [%s] %d spinning threads: %llu checks in 2 s (4 servers, 50 ms, "
-                   "jitter 0), start lateness mean %.0f us max %llu us, longest gap %llu us\n",
+                   "jitter 0, %llu timed out), start lateness mean %.0f us max %llu us, "
+                   "longest gap %llu us\n",
                    t_backends[b], spin, (unsigned long long)st.checks,
+                   (unsigned long long)st.failures,
                    (double)st.late_sum_us / (double)st.checks, (unsigned long long)st.late_max_us,
                    (unsigned long long)st.interval_max_us);
         }
