@@ -342,6 +342,16 @@ class Proxy:
         except (OSError, AttributeError):
             return ""
 
+    def wait_log(self, *texts, timeout=5.0):
+        """stderr once every text is in it (the error log is written by a log thread, a
+        moment after the event); the stderr seen at the deadline otherwise."""
+        end = time.monotonic() + timeout
+        while True:
+            text = self.stderr()
+            if all(t in text for t in texts) or time.monotonic() >= end:
+                return text
+            time.sleep(0.02)
+
     def sanitizer_report(self):
         text = self.stderr()
         return text if SANITIZER_RE.search(text) else None

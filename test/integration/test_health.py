@@ -99,8 +99,8 @@ class ActiveCheckTest(h.ProxyCase):
         finally:
             poke(self.origins["b"], "/admin/ok")
         self.assertTrue(wait_until(lambda: "b" in self.split(10), 2.0))
-        log = self.proxy.stderr()
-        addr = self.origins["b"].address  # a server's name defaults to its address
+        addr = self.origins["b"].address
+        log = self.proxy.wait_log("UP -> DOWN")  # a server's name defaults to its address
         downs = [l for l in log.splitlines() if "UP -> DOWN" in l and addr in l]
         self.assertGreaterEqual(len(downs), 1, log[-2000:])
         self.assertLessEqual(len(downs), 2, "one line per change, not per check: %s" % downs)

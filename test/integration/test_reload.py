@@ -86,7 +86,7 @@ class ReloadTest(h.RwTestCase):
         self.write(self.config("b"))
         os.kill(p.pid, signal.SIGHUP)
         self.assertTrue(wait_until(lambda: origin_of(p.port)[1] == "B", 5))
-        self.assertIn("generation 2 serving", p.stderr())
+        self.assertIn("generation 2 serving", p.wait_log("generation 2 serving"))
 
     def test_invalid_file_changes_nothing(self):
         p = self.start(self.config("a"))
@@ -103,7 +103,7 @@ class ReloadTest(h.RwTestCase):
         r = self.reload()
         self.assertFalse(r["ok"])
         self.assertEqual(origin_of(p.port), (200, "A"))
-        self.assertIn("keeps serving", p.stderr())
+        self.assertIn("keeps serving", p.wait_log("keeps serving"))
         # an address in use by someone else: refused whole, nothing half-applied
         blocker = socket.socket()
         blocker.bind(("127.0.0.1", 0))

@@ -329,7 +329,7 @@ class TlsHotReloadTest(h.RwTestCase):
                 t.join(10)
         self.assertEqual(failures, [], "requests failed during the swap")
         self.assertGreater(done[0], 20)
-        log = p.stderr()
+        log = p.wait_log("certificates reloaded", "site.pem", "old ones keep serving")
         self.assertIn("certificates reloaded", log)
         self.assertIn("site.pem", log)  # the broken file is named
         self.assertIn("old ones keep serving", log)
@@ -453,7 +453,7 @@ class UpstreamTlsTest(h.RwTestCase):
         r = h.request(a.port, "GET", "/")
         self.assertEqual(r.status, 502)
         self.assertNotIn(b"127.0.0.1", r.raw_head + r.body)
-        self.assertIn("tls handshake", a.stderr())
+        self.assertIn("tls handshake", a.wait_log("tls handshake"))
 
 
 class UpstreamTlsResumeTest(h.RwTestCase):
