@@ -99,6 +99,7 @@ struct rw_tls_conn {
     const struct tls_cert *cert;    /* borrowed from ctx: the chosen certificate */
     uint8_t *in;                    /* owned: received ciphertext; freed when drained */
     uint32_t in_off, in_len, in_cap;
+    int last_err;               /* wolfSSL error code of the failure (here: no padding hole) */
     struct tls_chunk *out_head; /* owned queue */
     struct tls_chunk *out_tail; /* borrowed: last of out_head's list */
     size_t out_bytes;
@@ -108,7 +109,6 @@ struct rw_tls_conn {
      * completes as a resumption (rw__tls_peer_commit), else it is dropped. */
     struct tls_peer *resume_peer; /* owned, or NULL */
     char *sni;                    /* owned, or NULL */
-    int last_err;                 /* wolfSSL error code of the failure */
     int fail;                     /* -errno reported once failed */
     uint8_t state;                /* enum tls_state */
     bool is_server;
