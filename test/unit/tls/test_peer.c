@@ -427,6 +427,37 @@ static void identity_bound_to_its_trust_anchors(void **state)
     rw_tls_keys_unref(k);
 }
 
+/* The trust id names what verifies client certificates on a certificate's context: the CA
+ * file's content, and the chain after the leaf once OCSP stapling has loaded it. */
+static struct rw_tls_ctx *trust_ctx(const char *ca, const char *ocsp)
+{
+    struct rw_tls_cert_params cert = {
+        .cert_file = D("ec.pem"), .key_file = D("ec.key"), .ocsp_file = ocsp};
+    struct rw_tls_server_params p = srv_params();
+    p.certs = &cert;
+    p.ncerts = 1;
+    p.client_auth = RW_TLS_CLIENT_AUTH_OPTIONAL;
+    p.client_ca_file = ca;
+    return srv_ctx(&p, NULL);
+}
+
+static void trust_id_follows_the_anchors(void **state)
+{
+    (void)state;
+    struct rw_tls_ctx *a = trust_ctx(D("clientca.crt"), NULL),
+                      *a2 = trust_ctx(D("clientca.crt"), NULL);
+    struct rw_tls_ctx *other = trust_ctx(D("bigca.crt"), NULL);
+    struct rw_tls_ctx *stapled = trust_ctx(D("clientca.crt"), D("ec.ocsp.der"));
+    const uint8_t *id = a->certs[0].trust_id;
+    assert_memory_equal(id, a2->certs[0].trust_id, TLS_TRUST_ID_LEN); /* a reload */
+    assert_memory_not_equal(id, other->certs[0].trust_id, TLS_TRUST_ID_LEN);
+    assert_memory_not_equal(id, stapled->certs[0].trust_id, TLS_TRUST_ID_LEN);
+    rw_tls_ctx_unref(a);
+    rw_tls_ctx_unref(a2);
+    rw_tls_ctx_unref(other);
+    rw_tls_ctx_unref(stapled);
+}
+
 /* ---- the ticket callback on conns bound to a WOLFSSL (no handshake) ---------------------- */
 #define TK_STATE 108u /* wolfSSL's ticket state in 5.5.4, as CreateTicket passes it */
 struct tk {
@@ -532,6 +563,7 @@ int run_peer_tests(void)
         cmocka_unit_test(identity_too_big_makes_full_handshakes),
         cmocka_unit_test(identity_with_other_keys_and_rotation),
         cmocka_unit_test(identity_bound_to_its_trust_anchors),
+        cmocka_unit_test(trust_id_follows_the_anchors),
         cmocka_unit_test(ticket_identity_never_outlives_its_ticket),
     };
     return cmocka_run_group_tests_name("tls/peer", t, NULL, NULL);
