@@ -354,8 +354,9 @@ const char *px_tls_peer_subject(const struct px_conn *c)
 }
 
 /* The client's verified certificate: true with *out filled (valid while c lives), or false
- * with *out all NULL: a plain connection, no certificate, one that did not verify, or a
- * session resumed without one (tls/ does not carry the identity across resumption). */
+ * with *out all NULL: a plain connection, no certificate, or one that did not verify. A
+ * resumed session has the identity of the full handshake that made it (tls/ seals it in
+ * the ticket). */
 bool px_tls_peer(const struct px_conn *c, struct px_peer *out)
 {
     struct rw_tls_info info;

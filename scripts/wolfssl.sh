@@ -54,9 +54,14 @@ FEATURE_FLAGS=(--disable-examples --disable-crypttests --disable-benchmark --dis
 # WOLFSSL_CIPHER_INTERNALNAME: cipher names as tls.h documents them
 #   ("TLS13-AES128-GCM-SHA256", as Debian's build reports);
 # RW_WOLFSSL_TLS12_TICKET_FIX: marks the TLS 1.2 ticket patch below (the unit tests run the
-#   full TLS 1.2 resumption matrix only with it).
+#   full TLS 1.2 resumption matrix only with it);
+# WOLFSSL_TICKET_EXTRA_PADDING_SZ=512: room after wolfSSL's own 108-byte ticket state that the
+#   ticket callback may fill (default 32): tls/keys.c seals the client certificate's identity
+#   there, so a resumed session keeps it (tls/NOTES.md). Costs 480 B in every WOLFSSL_SESSION,
+#   so in every connection (the ticket buffer is inline).
 CPPFLAGS_W="-DWOLFSSL_ALWAYS_VERIFY_CB -DWOLFSSL_FORCE_CACHE_ON_TICKET -DWOLFSSL_EXTRA_ALERTS"
 CPPFLAGS_W+=" -DWOLFSSL_TICKET_HAVE_ID -DWOLFSSL_CIPHER_INTERNALNAME -DRW_WOLFSSL_TLS12_TICKET_FIX"
+CPPFLAGS_W+=" -DWOLFSSL_TICKET_EXTRA_PADDING_SZ=512"
 ASM_FLAGS=(--enable-aesni --enable-intelasm --enable-sp --enable-sp-asm)
 CFLAGS_W="-g -O2 -fPIC -fstack-protector-strong"
 
@@ -236,6 +241,7 @@ build() { # build PREFIX
     grep -q '^#define WOLFSSL_SP_X86_64_ASM' "$stage$prefix/include/wolfssl/options.h" &&
     grep -q '^#define WOLFSSL_AESNI' "$stage$prefix/include/wolfssl/options.h" &&
     grep -q '^#define WOLFSSL_ALWAYS_VERIFY_CB' "$stage$prefix/include/wolfssl/options.h" &&
+    grep -q '^#define WOLFSSL_TICKET_EXTRA_PADDING_SZ 512' "$stage$prefix/include/wolfssl/options.h" &&
     ! grep -Eq '^#define (SESSION_CERTS|WOLFSSL_ALT_CERT_CHAINS|OPENSSL_EXTRA|KEEP_PEER_CERT)$' \
       "$stage$prefix/include/wolfssl/options.h"
   ) >>"$LOG" 2>&1 || {

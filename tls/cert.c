@@ -15,6 +15,7 @@
 #include <wolfssl/wolfcrypt/asn_public.h>
 #include <wolfssl/wolfcrypt/ecc.h>
 #include <wolfssl/wolfcrypt/rsa.h>
+#include <wolfssl/wolfcrypt/sha256.h>
 #include <wolfssl/wolfcrypt/signature.h>
 
 #define OCSP_MAX (64u * 1024u)
@@ -289,6 +290,28 @@ static int cert_stapling(WOLFSSL_CTX *wc, struct tls_cert *ct)
                : -EINVAL;
 }
 
+/* ct->trust_id = SHA-256(label || a || b), truncated: the anchors client certificates are
+ * verified against on this certificate's context. 0 or -EINVAL. */
+static int cert_trust_id(struct tls_cert *ct, const uint8_t *a, size_t an, const uint8_t *b,
+                         size_t bn)
+{
+    static const char label[] = "ringwall client trust v1";
+    uint8_t d[TLS_SHA256_LEN];
+    wc_Sha256 h;
+    int r = wc_InitSha256(&h);
+    if (r == 0)
+        r = wc_Sha256Update(&h, (const byte *)label, sizeof(label));
+    if (r == 0)
+        r = wc_Sha256Update(&h, a, (word32)an);
+    if (r == 0 && bn)
+        r = wc_Sha256Update(&h, b, (word32)bn);
+    if (r == 0)
+        r = wc_Sha256Final(&h, d);
+    wc_Sha256Free(&h);
+    memcpy(ct->trust_id, d, TLS_TRUST_ID_LEN);
+    return r == 0 ? 0 : -EINVAL;
+}
+
 /* wolfSSL builds an OCSP request for its own leaf before it asks for the staple and checks
  * the response it gets: both need the issuer in the context's store, so trust the chain
  * after the leaf. Note: that store also verifies client certificates (client_auth). A
@@ -329,6 +352,8 @@ static int cert_staple_setup(WOLFSSL_CTX *wc, struct tls_cert *ct,
         rw__tls_err(err, cap, "cannot enable OCSP stapling");
         r = -EINVAL;
     }
+    if (r == 0 && ct->ocsp) /* the chain now also verifies client certificates */
+        r = cert_trust_id(ct, ct->trust_id, TLS_TRUST_ID_LEN, (const uint8_t *)second, clen);
     free(buf);
     return r;
 }
@@ -358,6 +383,10 @@ static int cert_options(struct tls_cert *ct, const struct rw_tls_cert_params *cp
         if (p->client_auth == RW_TLS_CLIENT_AUTH_REQUIRE)
             mode |= WOLFSSL_VERIFY_FAIL_IF_NO_PEER_CERT;
         wolfSSL_CTX_set_verify(wc, mode, rw__tls_verify_cb);
+        if (cert_trust_id(ct, c->client_ca_sha256, TLS_SHA256_LEN, NULL, 0) < 0) {
+            rw__tls_err(err, cap, "cannot hash the client CA digest");
+            return -EINVAL;
+        }
     }
     return ct->ocsp ? cert_staple_setup(wc, ct, cp, leaf, leaf_len, err, cap) : 0;
 }

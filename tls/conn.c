@@ -156,6 +156,12 @@ void rw__tls_conn_bind(struct rw_tls_conn *t, WOLFSSL *ssl)
     wolfSSL_SetCertCbCtx(ssl, t); /* the verify callback's store->userCtx */
 }
 
+struct rw_tls_conn *rw__tls_conn_of(WOLFSSL *ssl)
+{
+    struct rw_tls_conn *t = wolfSSL_GetIOReadCtx(ssl);
+    return t && t->ssl == ssl && t->is_server ? t : NULL;
+}
+
 struct rw_tls_conn *rw_tls_conn_server(struct rw_tls_ctx *ctx, int *err)
 {
     struct rw_tls_conn *t = rw__tls_conn_alloc();
@@ -183,6 +189,7 @@ void rw_tls_conn_free(struct rw_tls_conn *t)
     }
     free(t->in);
     free(t->peer);
+    free(t->resume_peer);
     free(t->sni);
     rw_tls_ctx_unref(t->ctx);
     rw_tls_client_ctx_unref(t->cctx);
@@ -269,6 +276,8 @@ int rw_tls_conn_handshake(struct rw_tls_conn *t)
         }
         return r == 0 ? -ECONNRESET : r;
     }
+    if (t->is_server)
+        rw__tls_peer_commit(t);
     t->state = TLS_S_READY;
     return 0;
 }

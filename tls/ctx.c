@@ -11,6 +11,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <wolfssl/wolfcrypt/sha256.h>
+
 #define OCSP_MAX (64u * 1024u)
 
 /* Forward-secret AEAD only; server order AES-GCM first (fast with AES-NI), with ChaCha20 put
@@ -288,6 +290,37 @@ static int ctx_check(const struct rw_tls_server_params *p, const struct rw_tls_k
     return 0;
 }
 
+/* SHA-256 of a whole file (the client CA bundle, which wolfSSL reads by path): 0 or -errno
+ * with err naming the file. */
+static int ctx_file_sha256(const char *path, uint8_t out[TLS_SHA256_LEN], char *err, size_t cap)
+{
+    uint8_t buf[4096];
+    wc_Sha256 h;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || wc_InitSha256(&h) != 0) {
+        int e = fd < 0 ? -errno : -ENOMEM;
+        rw__tls_err(err, cap, "%s: cannot read: %s", path, strerror(-e));
+        if (fd >= 0)
+            close(fd);
+        return e;
+    }
+    ssize_t n;
+    int r = 0;
+    while (r == 0 && (n = read(fd, buf, sizeof(buf))) != 0) {
+        if (n < 0 && errno != EINTR)
+            r = -errno;
+        else if (n > 0 && wc_Sha256Update(&h, buf, (word32)n) != 0)
+            r = -EINVAL;
+    }
+    if (r == 0 && wc_Sha256Final(&h, out) != 0)
+        r = -EINVAL;
+    wc_Sha256Free(&h);
+    close(fd);
+    if (r < 0)
+        rw__tls_err(err, cap, "%s: cannot read: %s", path, strerror(-r));
+    return r;
+}
+
 /* A staple shared by several certificates must answer for at least one of them; err still
  * holds the reason the last certificate dropped it. */
 static int ctx_shared_staple_used(const struct rw_tls_server_params *p, const struct rw_tls_ctx *c)
@@ -319,6 +352,8 @@ int rw_tls_ctx_new(const struct rw_tls_server_params *p, struct rw_tls_keys *key
     }
     char *ciphers = ctx_cipher_list(p, err, errcap);
     r = ciphers ? 0 : -EINVAL;
+    if (r == 0 && p->client_auth != RW_TLS_CLIENT_AUTH_OFF)
+        r = ctx_file_sha256(p->client_ca_file, c->client_ca_sha256, err, errcap);
     if (r == 0 && p->nalpn &&
         !(c->alpn = ctx_alpn_wire(p->alpn, p->nalpn, &c->alpn_len, err, errcap)))
         r = -EINVAL;

@@ -18,7 +18,7 @@
 #define KEYS_FILE_MAX 4096
 
 _Static_assert(KEYS_ID + 8 == WOLFSSL_TICKET_NAME_SZ, "key name = id + epoch");
-_Static_assert(CHACHA20_POLY1305_AEAD_IV_SIZE <= WOLFSSL_TICKET_IV_SZ, "nonce fits the iv");
+_Static_assert(CHACHA20_POLY1305_AEAD_IV_SIZE + 4 <= WOLFSSL_TICKET_IV_SZ, "nonce + format fit");
 _Static_assert(CHACHA20_POLY1305_AEAD_AUTHTAG_SIZE <= WOLFSSL_TICKET_MAC_SZ, "tag fits the mac");
 
 /* Domain separation: changing the cipher or the derivation needs a new label. */
@@ -148,53 +148,112 @@ static uint64_t name_epoch(const unsigned char *name)
     return e;
 }
 
-/* Seal: name = id || epoch, iv = 12 random bytes + 4 zero, mac = tag + 16 zero; the whole
- * name and iv are authenticated. Open: accept the current and the previous epoch only. */
-int rw__tls_ticket_cb(WOLFSSL *ssl, unsigned char name[WOLFSSL_TICKET_NAME_SZ],
-                      unsigned char iv[WOLFSSL_TICKET_IV_SZ],
-                      unsigned char mac[WOLFSSL_TICKET_MAC_SZ], int enc, unsigned char *ticket,
-                      int in_len, int *out_len, void *user)
+/* Ticket layout: name = id || epoch; iv = 12-byte random nonce || format || 0 || record
+ * length (16 bits); mac = tag || 16 zero bytes. Name and iv are authenticated (AAD); the
+ * sealed part is wolfSSL's ticket state followed by the identity record (peer.c), whose
+ * length the iv gives, so both sides agree where wolfSSL's part ends without knowing its
+ * size. A ticket whose identity did not fit is sealed as unusable: it never resumes, so the
+ * client's next connection makes a full handshake and shows its certificate again. */
+enum ticket_fmt {
+    TICKET_PLAIN = 0, /* wolfSSL's state only (no client auth, or an older ringwall) */
+    TICKET_IDENTITY,  /* followed by an identity record */
+    TICKET_UNUSABLE,  /* the identity did not fit: refused when offered */
+};
+#define TICKET_NONCE CHACHA20_POLY1305_AEAD_IV_SIZE
+
+static int ticket_aead(const struct rw_tls_keys *k, uint64_t epoch, bool enc,
+                       const unsigned char *name, const unsigned char *iv, unsigned char *mac,
+                       unsigned char *ticket, size_t len)
 {
-    struct rw_tls_keys *k = user;
     uint8_t key[32], aad[WOLFSSL_TICKET_NAME_SZ + WOLFSSL_TICKET_IV_SZ];
-    int ret = WOLFSSL_TICKET_RET_OK;
-    if (!k || in_len < 0)
-        return WOLFSSL_TICKET_RET_FATAL;
-    uint64_t now = keys_epoch(k), epoch = now;
-    if (enc) {
-        memcpy(name, k->id, KEYS_ID);
-        for (int i = 0; i < 8; i++)
-            name[KEYS_ID + i] = (uint8_t)(epoch >> (56 - 8 * i));
-        memset(iv, 0, WOLFSSL_TICKET_IV_SZ);
-        if (getrandom(iv, CHACHA20_POLY1305_AEAD_IV_SIZE, 0) != CHACHA20_POLY1305_AEAD_IV_SIZE)
-            return WOLFSSL_TICKET_RET_FATAL;
-    } else {
-        epoch = name_epoch(name);
-        if (memcmp(name, k->id, KEYS_ID) != 0 || (epoch != now && epoch + 1 != now))
-            return WOLFSSL_TICKET_RET_REJECT;
-        ret = epoch == now ? WOLFSSL_TICKET_RET_OK : WOLFSSL_TICKET_RET_CREATE;
-    }
     if (keys_derive(k, epoch, key) != 0)
-        return WOLFSSL_TICKET_RET_FATAL;
+        return -1;
     memcpy(aad, name, WOLFSSL_TICKET_NAME_SZ);
     memcpy(aad + WOLFSSL_TICKET_NAME_SZ, iv, WOLFSSL_TICKET_IV_SZ);
     int r;
     if (enc) {
         memset(mac, 0, WOLFSSL_TICKET_MAC_SZ);
-        r = wc_ChaCha20Poly1305_Encrypt(key, iv, aad, sizeof(aad), ticket, (word32)in_len, ticket,
+        r = wc_ChaCha20Poly1305_Encrypt(key, iv, aad, sizeof(aad), ticket, (word32)len, ticket,
                                         mac);
     } else {
         static const uint8_t zero[WOLFSSL_TICKET_MAC_SZ - CHACHA20_POLY1305_AEAD_AUTHTAG_SIZE];
         if (memcmp(mac + CHACHA20_POLY1305_AEAD_AUTHTAG_SIZE, zero, sizeof(zero)) != 0)
             r = -1;
         else
-            r = wc_ChaCha20Poly1305_Decrypt(key, iv, aad, sizeof(aad), ticket, (word32)in_len, mac,
+            r = wc_ChaCha20Poly1305_Decrypt(key, iv, aad, sizeof(aad), ticket, (word32)len, mac,
                                             ticket);
     }
     memset(key, 0, sizeof(key));
-    (void)ssl;
-    if (r != 0)
-        return enc ? WOLFSSL_TICKET_RET_FATAL : WOLFSSL_TICKET_RET_REJECT;
-    *out_len = in_len;
-    return ret;
+    return r;
+}
+
+/* wolfSSL offers *out_len bytes (WOLFSSL_TICKET_ENC_SZ) for its in_len-byte state: the
+ * identity record goes in the room after it. */
+static int ticket_seal(struct rw_tls_keys *k, struct rw_tls_conn *t, unsigned char *name,
+                       unsigned char *iv, unsigned char *mac, unsigned char *ticket, int in_len,
+                       int *out_len)
+{
+    size_t cap = *out_len > in_len ? (size_t)(*out_len - in_len) : 0;
+    ssize_t rec = t ? rw__tls_peer_seal(t, ticket + in_len, cap) : 0;
+    enum ticket_fmt fmt = rec > 0 ? TICKET_IDENTITY : rec < 0 ? TICKET_UNUSABLE : TICKET_PLAIN;
+    if (rec < 0)
+        rec = 0;
+    uint64_t epoch = keys_epoch(k);
+    memcpy(name, k->id, KEYS_ID);
+    for (int i = 0; i < 8; i++)
+        name[KEYS_ID + i] = (uint8_t)(epoch >> (56 - 8 * i));
+    memset(iv, 0, WOLFSSL_TICKET_IV_SZ);
+    if (getrandom(iv, TICKET_NONCE, 0) != TICKET_NONCE)
+        return WOLFSSL_TICKET_RET_FATAL;
+    iv[TICKET_NONCE] = (uint8_t)fmt;
+    iv[TICKET_NONCE + 2] = (uint8_t)(rec >> 8);
+    iv[TICKET_NONCE + 3] = (uint8_t)rec;
+    size_t len = (size_t)in_len + (size_t)rec;
+    if (ticket_aead(k, epoch, true, name, iv, mac, ticket, len) != 0)
+        return WOLFSSL_TICKET_RET_FATAL;
+    *out_len = (int)len;
+    return WOLFSSL_TICKET_RET_OK;
+}
+
+/* Accept the current and the previous epoch only. The identity record is handed to t and
+ * wiped from the buffer (wolfSSL wipes only its own part after use). */
+static int ticket_open(struct rw_tls_keys *k, struct rw_tls_conn *t, unsigned char *name,
+                       unsigned char *iv, unsigned char *mac, unsigned char *ticket, int in_len,
+                       int *out_len)
+{
+    size_t rec = (size_t)iv[TICKET_NONCE + 2] << 8 | iv[TICKET_NONCE + 3];
+    enum ticket_fmt fmt = iv[TICKET_NONCE];
+    if ((fmt != TICKET_PLAIN && fmt != TICKET_IDENTITY) || iv[TICKET_NONCE + 1] != 0 ||
+        (fmt == TICKET_PLAIN) != (rec == 0) || rec > (size_t)in_len)
+        return WOLFSSL_TICKET_RET_REJECT;
+    uint64_t now = keys_epoch(k), epoch = name_epoch(name);
+    if (memcmp(name, k->id, KEYS_ID) != 0 || (epoch != now && epoch + 1 != now))
+        return WOLFSSL_TICKET_RET_REJECT;
+    if (ticket_aead(k, epoch, false, name, iv, mac, ticket, (size_t)in_len) != 0)
+        return WOLFSSL_TICKET_RET_REJECT;
+    size_t state = (size_t)in_len - rec;
+    int r = t ? rw__tls_peer_restore(t, ticket + state, rec) : 0;
+    memset(ticket + state, 0, rec);
+    if (r < 0) {
+        rw__tls_peer_unstash(t); /* (r < 0 needs a conn) nothing of a refused ticket stays */
+        return WOLFSSL_TICKET_RET_REJECT;
+    }
+    *out_len = (int)state;
+    return epoch == now ? WOLFSSL_TICKET_RET_OK : WOLFSSL_TICKET_RET_CREATE;
+}
+
+int rw__tls_ticket_cb(WOLFSSL *ssl, unsigned char name[WOLFSSL_TICKET_NAME_SZ],
+                      unsigned char iv[WOLFSSL_TICKET_IV_SZ],
+                      unsigned char mac[WOLFSSL_TICKET_MAC_SZ], int enc, unsigned char *ticket,
+                      int in_len, int *out_len, void *user)
+{
+    struct rw_tls_keys *k = user;
+    struct rw_tls_conn *t = ssl ? rw__tls_conn_of(ssl) : NULL;
+    if (!k || in_len < 0)
+        return WOLFSSL_TICKET_RET_FATAL;
+    if (enc)
+        return ticket_seal(k, t, name, iv, mac, ticket, in_len, out_len);
+    if (t)
+        rw__tls_peer_unstash(t); /* an identity never outlives the ticket that carried it */
+    return ticket_open(k, t, name, iv, mac, ticket, in_len, out_len);
 }

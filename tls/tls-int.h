@@ -18,6 +18,7 @@
 #endif
 
 #define TLS_SHA256_LEN 32u
+#define TLS_TRUST_ID_LEN 16u /* names the anchors a client certificate was verified against */
 
 /* A file the ctx was built from, to notice changes (rw_tls_ctx_stale). */
 struct tls_stamp {
@@ -36,6 +37,10 @@ struct tls_cert {
     size_t ocsp_len;
     bool ecdsa;
     bool is_default;
+    /* client_auth: digest of the client CA file, and of the chain after the leaf when OCSP
+     * stapling put it in the same store. Sealed into tickets with a verified identity: a
+     * ticket resumes with its identity only where the same anchors would verify it. */
+    uint8_t trust_id[TLS_TRUST_ID_LEN];
 };
 
 struct rw_tls_ctx {
@@ -48,8 +53,9 @@ struct rw_tls_ctx {
     size_t alpn_len;
     char *ciphers_chacha; /* owned: the cipher list with ChaCha20 suites first, or NULL */
     enum rw_tls_client_auth client_auth;
-    bool tls13;               /* max_version allows TLS 1.3 */
-    struct tls_stamp *stamps; /* owned */
+    uint8_t client_ca_sha256[TLS_SHA256_LEN]; /* of the client CA file (client_auth only) */
+    bool tls13;                               /* max_version allows TLS 1.3 */
+    struct tls_stamp *stamps;                 /* owned */
     size_t nstamps;
 };
 
@@ -76,11 +82,13 @@ enum tls_state {
     TLS_S_FAILED,
 };
 
-/* Peer certificate details, one allocation, only when a client certificate was verified. */
+/* Peer certificate details, one allocation, only when a client certificate was verified
+ * (or restored from a ticket that carried one). */
 struct tls_peer {
     uint8_t sha256[TLS_SHA256_LEN];
-    char *subject; /* borrowed: points into text[] */
-    char *san;     /* borrowed: points into text[] */
+    int64_t not_after; /* the certificate's, seconds since the epoch: tickets stop resuming */
+    char *subject;     /* borrowed: points into text[] */
+    char *san;         /* borrowed: points into text[] */
     char text[];
 };
 
@@ -91,14 +99,18 @@ struct rw_tls_conn {
     const struct tls_cert *cert;    /* borrowed from ctx: the chosen certificate */
     uint8_t *in;                    /* owned: received ciphertext; freed when drained */
     uint32_t in_off, in_len, in_cap;
+    int last_err;               /* wolfSSL error code of the failure (here: no padding hole) */
     struct tls_chunk *out_head; /* owned queue */
     struct tls_chunk *out_tail; /* borrowed: last of out_head's list */
     size_t out_bytes;
     struct tls_peer *peer; /* owned, or NULL */
-    char *sni;             /* owned, or NULL */
-    int last_err;          /* wolfSSL error code of the failure */
-    int fail;              /* -errno reported once failed */
-    uint8_t state;         /* enum tls_state */
+    /* Server, during the handshake: the identity sealed in the last ticket wolfSSL opened on
+     * this conn (cleared before each one); it becomes peer/peer_seen only if the handshake
+     * completes as a resumption (rw__tls_peer_commit), else it is dropped. */
+    struct tls_peer *resume_peer; /* owned, or NULL */
+    char *sni;                    /* owned, or NULL */
+    int fail;                     /* -errno reported once failed */
+    uint8_t state;                /* enum tls_state */
     bool is_server;
     bool eof;
     bool nomem;
@@ -106,6 +118,7 @@ struct rw_tls_conn {
     bool peer_closed;
     bool peer_seen;   /* a client certificate was presented */
     bool ticket_seen; /* client: a session ticket arrived (take_session) */
+    bool resume_seen; /* the session of that ticket had a client certificate */
 };
 
 /* ---- hello.c: the ClientHello peek used to pick a certificate ---------------------------- */
@@ -193,6 +206,8 @@ int rw__tls_keys_hint_s(const struct rw_tls_keys *k);
 /* Allocate a conn; bind installs its wolfSSL I/O callbacks and contexts on ssl. */
 struct rw_tls_conn *rw__tls_conn_alloc(void);
 void rw__tls_conn_bind(struct rw_tls_conn *t, WOLFSSL *ssl);
+/* The server conn bound to ssl (from wolfSSL callbacks), or NULL. */
+struct rw_tls_conn *rw__tls_conn_of(WOLFSSL *ssl);
 
 /* ---- peer.c ----------------------------------------------------------------------------- */
 /* Client-auth verify callback (needs WOLFSSL_ALWAYS_VERIFY_CB: it also runs for a verified
@@ -200,6 +215,22 @@ void rw__tls_conn_bind(struct rw_tls_conn *t, WOLFSSL *ssl);
 int rw__tls_verify_cb(int preverify, WOLFSSL_X509_STORE_CTX *store);
 /* The identity of a verified DER certificate: 0, -EINVAL (unreadable) or -ENOMEM. */
 int rw__tls_peer_from_der(const uint8_t *der, size_t len, struct tls_peer **out);
+/* Identity records sealed in session tickets after wolfSSL's own ticket state (keys.c does
+ * the sealing). A record is written only on a client-auth ctx: the cert's trust_id, whether
+ * a certificate was presented and, when it verified, its identity and expiry. */
+/* Write the record of t's identity into out[0..cap): its length, 0 when t needs none
+ * (client_auth off), or -ENOSPC when it does not fit (nothing written). */
+ssize_t rw__tls_peer_seal(const struct rw_tls_conn *t, uint8_t *out, size_t cap);
+/* A ticket was opened on t with record p[0..n) (n == 0: none): 0 when it may resume, its
+ * identity now in t->resume_peer/resume_seen; -EACCES when it must not resume here (no
+ * record or other anchors on a client-auth ctx, an expired certificate, "require" without a
+ * verified one), -EINVAL (malformed), -ENOMEM. Clears the previous ticket's identity first. */
+int rw__tls_peer_restore(struct rw_tls_conn *t, const uint8_t *p, size_t n);
+/* Forget the identity of the last ticket opened (another ticket is being opened). */
+void rw__tls_peer_unstash(struct rw_tls_conn *t);
+/* The server handshake completed: a resumed conn takes the identity of its ticket, a full
+ * handshake keeps its certificate's. */
+void rw__tls_peer_commit(struct rw_tls_conn *t);
 
 /* Drop wolfSSL's queued errors: only the compatibility layer (the system library) keeps a
  * queue; ringwall's build has none. */

@@ -58,7 +58,9 @@ struct rw_tls_keys_params {
 };
 
 /* What a finished handshake negotiated. Strings are borrowed from the conn (or static) and
- * stay valid until rw_tls_conn_free(); absent values are NULL (alpn: alpn_len 0). */
+ * stay valid until rw_tls_conn_free(); absent values are NULL (alpn: alpn_len 0). A resumed
+ * server conn reports the peer_* of the full handshake that made the session (sealed in
+ * the ticket: see ticket keys). */
 struct rw_tls_info {
     const char *version; /* "TLSv1.3" */
     const char *cipher;  /* wolfSSL name: "TLS13-AES128-GCM-SHA256", "ECDHE-RSA-..." */
@@ -78,7 +80,12 @@ struct rw_tls_info {
  * keys) or from getrandom(). Epoch e = wall-clock ms / rotation_ms + manual rotations; the
  * epoch-e key is HKDF(secret, e). New tickets use the current epoch; tickets of the current
  * or previous epoch decrypt (a previous-epoch ticket is answered with a fresh one). Keys are
- * derived on demand, so nothing is written on the request path. Main thread, start-up: */
+ * derived on demand, so nothing is written on the request path. On a ctx with client_auth a
+ * ticket also seals the client's identity (or its absence) and the CA it was verified
+ * against: it resumes with that identity where the same CA is configured, and makes a full
+ * handshake elsewhere, after the certificate expired, or when the identity did not fit in
+ * the ticket (wolfSSL's ticket room: 512 bytes in ringwall's build, 32 in the system
+ * library). Main thread, start-up: */
 int rw_tls_keys_new(const struct rw_tls_keys_params *p, struct rw_tls_keys **out, char *err,
                     size_t errcap); /* 0 or -errno with err naming the file and reason */
 /* References: every ctx built with the keys holds one. Any thread. */

@@ -3,7 +3,8 @@
 # s_client): SNI and the default certificate, old versions refused, ALPN, OCSP stapling,
 # resumption across workers and across a certificate reload, forwarding headers, bodies both
 # ways, keep-alive, a bad certificate at start-up, client certificates on routes (403, routing
-# by subject / SAN / fingerprint, access-log fields), TLS to upstreams.
+# by subject / SAN / fingerprint, access-log fields; the identity kept by resumed sessions),
+# TLS to upstreams.
 import hashlib
 import json
 import os
@@ -364,6 +365,22 @@ class TlsClientAuthTest(h.RwTestCase):
         got = self.subject_seen(p.port, self.with_cert())
         self.assertEqual(len(got), 1)
         self.assertIn("CN=", got[0])
+
+    def test_require_resumed_session_keeps_subject(self):
+        """require mode: a resumed session (TLS 1.2 and 1.3) asks for no certificate (its
+        ticket carries the identity), and the subject still goes upstream."""
+        p = self.proxy_with("require")
+        for v in (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3):
+            ctx = self.with_cert()
+            ctx.minimum_version = ctx.maximum_version = v
+            _, _, _, first = https(p.port, "/echo", ctx=ctx)
+            self.assertFalse(first["reused"])
+            st, _, body, info = https(p.port, "/echo", ctx=ctx, session=first["session"],
+                                      headers=[("X-Client-Cert-Subject", "CN=forged")])
+            self.assertEqual((st, info["reused"]), (200, True), v)
+            got = [x for k, x in json.loads(body)["headers"]
+                   if k.lower() == "x-client-cert-subject"]
+            self.assertEqual(got, [ALICE_SUBJECT], v)
 
     def test_optional_never_trusts_the_client_header(self):
         p = self.proxy_with("optional")
@@ -827,23 +844,52 @@ class TlsClientCertRoutesTest(h.ProxyCase):
         for k in ("tls_client_subject", "tls_client_san", "tls_client_sha256"):
             self.assertNotIn(k, anon)
 
-    def test_resumed_session_has_no_identity(self):
-        """tls/ keeps no peer certificate in a session, so a resumed connection has no
-        verified identity: it fails closed (403 on a required route, no client_cert route
-        matches, no log fields, no subject header). A fix in tls/ turns this into 200."""
-        ctx = self.pki.ctx("alice")
-        st, _, first = self.get("/private/echo", ctx=ctx)
-        self.assertEqual(st, 200)
-        st, body, info = self.get("/private/echo", ctx=ctx, session=first["session"])
-        self.assertTrue(info["reused"])
-        self.assertEqual(st, 403, "the identity now survives resumption: update this test, "
-                                  "docs/config.md and the route tests")
-        st, body, info = self.get("/id", ctx=ctx, session=first["session"])
-        self.assertEqual((st, body, info["reused"]), (200, b"anonymous\n", True))
+    def session_of(self, who, v, target="/id"):
+        """A context presenting who's certificate (None: none) at TLS version v, and the
+        session of one full handshake made with it."""
+        ctx = self.pki.ctx(who)
+        ctx.minimum_version = ctx.maximum_version = v
+        _, _, first = self.get(target, ctx=ctx)
+        self.assertFalse(first["reused"])
+        return ctx, first["session"]
+
+    def test_resumed_session_keeps_identity(self):
+        """ringwall seals the verified identity in its session tickets: a resumed connection
+        (TLS 1.2 and 1.3) has the certificate of the full handshake that made the session.
+        A required route answers 200 and sends the subject upstream, routing by SAN and by
+        fingerprint matches, the access log has the tls_client_* fields; a session made
+        without a certificate still gets 403."""
+        before = self.origin_requests()
+        for v in (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3):
+            ctx, sess = self.session_of("alice", v)
+            st, body, info = self.get("/private/echo?log=resumed-alice-" + v.name, ctx=ctx,
+                                      session=sess)
+            self.assertEqual((st, info["reused"]), (200, True), v)
+            hdrs = [(k.lower(), x) for k, x in json.loads(body)["headers"]]
+            self.assertIn(("x-client-cert-subject", ALICE_SUBJECT), hdrs)
+            st, body, info = self.get("/id", ctx=ctx, session=sess)
+            self.assertEqual((st, body, info["reused"]), (200, b"alice by SAN\n", True), v)
+            ctx, sess = self.session_of("bob", v)
+            st, body, info = self.get("/id", ctx=ctx, session=sess)
+            self.assertEqual((st, body, info["reused"]), (200, b"bob by fingerprint\n", True), v)
+            ctx, sess = self.session_of(None, v)
+            st, body, info = self.get("/private/echo", ctx=ctx, session=sess)
+            self.assertEqual((st, info["reused"]), (403, True), v)
+            self.assertIn(b"403 Forbidden", body)
+        self.assertEqual(self.origin_requests() - before, 2, "one resumed request per version")
+        mark = "?log=resumed-alice-"
+        got = self.log_lines(lambda x: mark in (x.get("path") or ""), 2)
+        self.assertEqual(len(got), 2, got)
+        for x in got:
+            self.assertEqual((x["status"], x["upstream"]), (200, "app"))
+            self.assertEqual(x["tls_client_subject"], ALICE_SUBJECT)
+            self.assertEqual(set(x["tls_client_san"].split(", ")),
+                             {"DNS:alice.client", "email:alice@example.com"})
+            self.assertEqual(x["tls_client_sha256"], self.pki.sha256("alice"))
 
     def test_without_tickets_every_connection_keeps_its_identity(self):
-        """The documented way around the resumption caveat: "session_tickets": false, so
-        every connection makes a full handshake and shows its certificate."""
+        """"session_tickets": false: no session resumes, so every connection makes a full
+        handshake and shows its certificate."""
         lst = tls_listener([{"match": {"path": "/id", "client_cert": {"san": "DNS:alice.client"}},
                              "respond": {"body": "alice\n"}},
                             {"client_cert": "required", "respond": {"body": "verified\n"}}],

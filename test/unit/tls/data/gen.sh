@@ -64,6 +64,16 @@ sign client clientca "/C=US/O=Ringwall, Test/CN=alice" \
 mv client.crt client.pem
 ec selfclient.key
 openssl req -x509 -new -key selfclient.key -subj "/CN=mallory" -days $D -out selfclient.pem 2>/dev/null
+# a second client CA, and a certificate from it whose identity (24 long DNS names: about 1.2 KB
+# of SAN text) is too big for a session ticket (tls/keys.c seals at most 512 bytes)
+ec bigca.key
+openssl req -x509 -new -key bigca.key -subj "/CN=ringwall big client CA" -days $D \
+    -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign" \
+    -out bigca.crt 2>/dev/null
+ec bigclient.key
+sign bigclient bigca "/O=Ringwall Test/CN=big" \
+    "basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\nsubjectAltName=$(seq -f 'DNS:host-%02g.a-rather-long-client-name.ringwall.test' -s , 1 24)"
+mv bigclient.crt bigclient.pem
 # OCSP responses signed by the leaves' issuer: ec.ocsp.der for the ECDSA leaf (no certificates
 # inside, as most CAs send them); ec.ocsp-embedded.der also carries the issuer's certificate,
 # which cannot be verified without the root (refused at load); rsa.ocsp.der is for the RSA
@@ -80,5 +90,5 @@ ocsp_resp() { # ocsp_resp CERT OUT [openssl ocsp options]
 ocsp_resp ec.pem ec.ocsp.der -resp_no_certs
 ocsp_resp ec.pem ec.ocsp-embedded.der
 ocsp_resp rsa.pem rsa.ocsp.der -resp_no_certs
-rm -f ./*.srl root.key clientca.key
+rm -f ./*.srl root.key clientca.key bigca.key
 ls
