@@ -16,7 +16,11 @@ enum {
     RW__OP_MULTI = 1u << 1,  /* multishot accept/recv */
     RW__OP_CANCEL = 1u << 2, /* cancel requested */
     RW__OP_READY = 1u << 3,  /* epoll: on the ready list, result in _pad */
+    RW__OP_BULK = 1u << 4,   /* recv from the bulk pool (cleared when it falls back) */
 };
+
+/* A bid with this bit names a bulk-pool buffer (pools hold at most 32768). */
+#define RW__BID_BULK 0x8000u
 
 /* user_data values that are not ops (ops are pointers, never this small). */
 enum {
@@ -43,6 +47,7 @@ struct rw_loop {
     void *be;                    /* owned: backend state (struct ur / struct ep) */
     struct rw_wheel *wheel;      /* owned */
     struct rw_bufpool pool;
+    struct rw_bufpool bulk; /* count 0: none */
     uint64_t now_ms; /* cached CLOCK_MONOTONIC, ms */
     uint16_t buf_group;
     uint32_t entries;
@@ -54,6 +59,16 @@ struct rw_loop {
 
 extern const struct rw_io_ops rw__io_uring_ops;
 extern const struct rw_io_ops rw__io_epoll_ops;
+
+/* The pool that bid names, and bid within it. */
+static inline struct rw_bufpool *rw__loop_pool(struct rw_loop *l, uint16_t *bid)
+{
+    if (*bid & RW__BID_BULK) {
+        *bid &= (uint16_t)~RW__BID_BULK;
+        return &l->bulk;
+    }
+    return &l->pool;
+}
 
 /* CLOCK_MONOTONIC in ms. Any thread. */
 uint64_t rw__clock_ms(void);

@@ -22,6 +22,8 @@ struct ur {
     struct io_uring ring;
     struct io_uring_buf_ring *br; /* owned: provided-buffer ring (posix_memalign) */
     unsigned br_mask;
+    struct io_uring_buf_ring *bulk_br; /* owned: the bulk pool's ring, or NULL */
+    unsigned bulk_mask;
     bool ring_ok;      /* ring initialised */
     bool wake_armed;   /* the eventfd read is in flight */
     uint64_t wake_val; /* target of the eventfd read */
@@ -95,11 +97,31 @@ static struct io_uring_sqe *ur_sqe(struct ur *u)
     return sqe;
 }
 
+/* bid: as callers see it (RW__BID_BULK names the bulk ring). */
 static void ur_buf_recycle(struct rw_loop *l, struct ur *u, uint16_t bid)
 {
-    io_uring_buf_ring_add(u->br, rw_bufpool_addr(&l->pool, bid), l->pool.size, bid, (int)u->br_mask,
-                          0);
-    io_uring_buf_ring_advance(u->br, 1);
+    struct rw_bufpool *p = rw__loop_pool(l, &bid);
+    struct io_uring_buf_ring *br = p == &l->pool ? u->br : u->bulk_br;
+    unsigned mask = p == &l->pool ? u->br_mask : u->bulk_mask;
+
+    io_uring_buf_ring_add(br, rw_bufpool_addr(p, bid), p->size, bid, (int)mask, 0);
+    io_uring_buf_ring_advance(br, 1);
+}
+
+/* Register pool p's buffers, all free, as provided-buffer group bgid. */
+static int ur_pool_register(struct ur *u, struct rw_bufpool *p, uint16_t bgid,
+                            struct io_uring_buf_ring **br, unsigned *mask)
+{
+    int ret = ur_bufring_register(&u->ring, p->count, bgid, br);
+
+    if (ret < 0)
+        return ret;
+    *mask = (unsigned)io_uring_buf_ring_mask(p->count);
+    for (uint32_t i = 0; i < p->count; i++)
+        io_uring_buf_ring_add(*br, rw_bufpool_addr(p, (uint16_t)i), p->size, (unsigned short)i,
+                              (int)*mask, (int)i);
+    io_uring_buf_ring_advance(*br, (int)p->count);
+    return 0;
 }
 
 static void ur_arm_wake(struct rw_loop *l, struct ur *u)
@@ -123,6 +145,7 @@ static void ur_fini(struct rw_loop *l)
     if (u->ring_ok)
         io_uring_queue_exit(&u->ring);
     free(u->br);
+    free(u->bulk_br);
     free(u);
     l->be = NULL;
 }
@@ -139,14 +162,12 @@ static int ur_init(struct rw_loop *l, const struct rw_loop_cfg *cfg)
     if (ret < 0)
         goto fail;
     u->ring_ok = true;
-    ret = ur_bufring_register(&u->ring, l->pool.count, l->buf_group, &u->br);
+    ret = ur_pool_register(u, &l->pool, l->buf_group, &u->br, &u->br_mask);
+    if (ret == 0 && l->bulk.count)
+        ret = ur_pool_register(u, &l->bulk, (uint16_t)(l->buf_group + 1), &u->bulk_br,
+                               &u->bulk_mask);
     if (ret < 0)
         goto fail;
-    u->br_mask = (unsigned)io_uring_buf_ring_mask(l->pool.count);
-    for (uint32_t i = 0; i < l->pool.count; i++)
-        io_uring_buf_ring_add(u->br, rw_bufpool_addr(&l->pool, (uint16_t)i), l->pool.size,
-                              (unsigned short)i, (int)u->br_mask, (int)i);
-    io_uring_buf_ring_advance(u->br, (int)l->pool.count);
     /* Blocking eventfd: the ring's read must wait for a write, not fail EAGAIN. */
     l->wake_fd = eventfd(0, EFD_CLOEXEC);
     if (l->wake_fd < 0) {
@@ -196,6 +217,18 @@ static int ur_accept(struct rw_loop *l, struct rw_op *op, int lfd)
     return 0;
 }
 
+/* A recv SQE for op (its MULTI and BULK state bits say which). */
+static void ur_prep_recv(struct rw_loop *l, struct io_uring_sqe *sqe, struct rw_op *op)
+{
+    if (op->_state & RW__OP_MULTI)
+        io_uring_prep_recv_multishot(sqe, op->_fd, NULL, 0, 0);
+    else
+        io_uring_prep_recv(sqe, op->_fd, NULL, 0, 0);
+    sqe->flags |= IOSQE_BUFFER_SELECT;
+    sqe->buf_group = l->buf_group + ((op->_state & RW__OP_BULK) ? 1 : 0);
+    io_uring_sqe_set_data(sqe, op);
+}
+
 static int ur_recv(struct rw_loop *l, struct rw_op *op, int fd, unsigned flags)
 {
     int err = 0;
@@ -203,15 +236,11 @@ static int ur_recv(struct rw_loop *l, struct rw_op *op, int fd, unsigned flags)
 
     if (!sqe)
         return err;
-    if (flags & RW_RECV_MULTISHOT) {
+    if (flags & RW_RECV_MULTISHOT)
         op->_state |= RW__OP_MULTI;
-        io_uring_prep_recv_multishot(sqe, fd, NULL, 0, 0);
-    } else {
-        io_uring_prep_recv(sqe, fd, NULL, 0, 0);
-    }
-    sqe->flags |= IOSQE_BUFFER_SELECT;
-    sqe->buf_group = l->buf_group;
-    io_uring_sqe_set_data(sqe, op);
+    if ((flags & RW_RECV_BULK) && l->bulk.count)
+        op->_state |= RW__OP_BULK;
+    ur_prep_recv(l, sqe, op);
     return 0;
 }
 
@@ -305,8 +334,27 @@ static int ur_cancel(struct rw_loop *l, struct rw_op *target)
 
 static void ur_buf_put(struct rw_loop *l, uint16_t bid)
 {
-    rw_bufpool_unlend(&l->pool, bid);
+    uint16_t b = bid;
+    struct rw_bufpool *p = rw__loop_pool(l, &b);
+
+    rw_bufpool_unlend(p, b);
     ur_buf_recycle(l, l->be, bid);
+}
+
+/* The bulk ring ran dry under a recv that may use normal buffers: re-issue it on
+ * the normal ring instead of ending it. false if that was not possible. */
+static bool ur_bulk_fallback(struct rw_loop *l, struct ur *u, struct rw_op *op)
+{
+    struct io_uring_sqe *sqe;
+
+    if (op->_state & RW__OP_CANCEL)
+        return false;
+    sqe = ur_sqe(u);
+    if (!sqe)
+        return false;
+    op->_state &= (uint8_t)~RW__OP_BULK;
+    ur_prep_recv(l, sqe, op);
+    return true;
 }
 
 static int ur_wake(struct rw_loop *l)
@@ -368,14 +416,18 @@ static void ur_dispatch(struct rw_loop *l, struct ur *u, const struct io_uring_c
     }
     if (cqe->flags & IORING_CQE_F_MORE)
         flags |= RW_CQE_MORE;
+    else if (cqe->res == -ENOBUFS && (op->_state & RW__OP_BULK) && ur_bulk_fallback(l, u, op))
+        return;
     if (cqe->flags & IORING_CQE_F_BUFFER) {
         bid = (uint16_t)(cqe->flags >> IORING_CQE_BUFFER_SHIFT);
         if (cqe->res > 0) {
-            rw_bufpool_lend(&l->pool, bid);
+            rw_bufpool_lend((op->_state & RW__OP_BULK) ? &l->bulk : &l->pool, bid);
+            if (op->_state & RW__OP_BULK)
+                bid |= RW__BID_BULK;
             flags |= RW_CQE_BUF;
         } else {
             /* EOF or error that still consumed a buffer: it goes straight back. */
-            ur_buf_recycle(l, u, bid);
+            ur_buf_recycle(l, u, (op->_state & RW__OP_BULK) ? bid | RW__BID_BULK : bid);
             bid = 0;
         }
     }
