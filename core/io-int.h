@@ -19,6 +19,11 @@ enum {
     RW__OP_BULK = 1u << 4,   /* recv from the bulk pool (cleared when it falls back) */
 };
 
+/* rw_op._hint bits: what the backend learnt from earlier ops on the same rw_op. */
+enum {
+    RW__HINT_DRAINED = 1u << 0, /* io_uring: the last recv left the socket empty */
+};
+
 /* A bid with this bit names a bulk-pool buffer (pools hold at most 32768). */
 #define RW__BID_BULK 0x8000u
 

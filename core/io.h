@@ -85,7 +85,7 @@ struct rw_op {
     int _fd;
     uint8_t _kind;  /* enum rw_op_kind */
     uint8_t _state; /* backend flags: armed, multishot, cancelling */
-    uint16_t _unused;
+    uint16_t _hint; /* backend hints that outlive one op (RW__HINT_*) */
     uint32_t _pad;
     /* send/connect state, lent by the loop only while such an op is in flight, so
      * that an idle connection's ops stay small */

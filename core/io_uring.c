@@ -162,6 +162,8 @@ static int ur_init(struct rw_loop *l, const struct rw_loop_cfg *cfg)
     if (ret < 0)
         goto fail;
     u->ring_ok = true;
+    /* io_uring_enter then skips the ring fd lookup; failure (old kernel) is harmless */
+    (void)io_uring_register_ring_fd(&u->ring);
     ret = ur_pool_register(u, &l->pool, l->buf_group, &u->br, &u->br_mask);
     if (ret == 0 && l->bulk.count)
         ret = ur_pool_register(u, &l->bulk, (uint16_t)(l->buf_group + 1), &u->bulk_br,
@@ -224,6 +226,11 @@ static void ur_prep_recv(struct rw_loop *l, struct io_uring_sqe *sqe, struct rw_
         io_uring_prep_recv_multishot(sqe, op->_fd, NULL, 0, 0);
     else
         io_uring_prep_recv(sqe, op->_fd, NULL, 0, 0);
+    /* The last recv emptied the socket (a request was read and its response is
+     * being sent; a response was read and the server is idle): more bytes are not
+     * there yet, so wait for them instead of trying a recv that fails first. */
+    if (op->_hint & RW__HINT_DRAINED)
+        sqe->ioprio |= IORING_RECVSEND_POLL_FIRST;
     sqe->flags |= IOSQE_BUFFER_SELECT;
     sqe->buf_group = l->buf_group + ((op->_state & RW__OP_BULK) ? 1 : 0);
     io_uring_sqe_set_data(sqe, op);
@@ -247,10 +254,16 @@ static int ur_recv(struct rw_loop *l, struct rw_op *op, int fd, unsigned flags)
 static void ur_prep_send(struct io_uring_sqe *sqe, struct rw_op *op)
 {
     struct rw__op_ext *x = op->_x;
-    memset(&x->msg, 0, sizeof(x->msg));
-    x->msg.msg_iov = x->iov;
-    x->msg.msg_iovlen = x->iovcnt;
-    io_uring_prep_sendmsg(sqe, op->_fd, &x->msg, MSG_NOSIGNAL);
+
+    if (x->iovcnt == 1) {
+        /* plain send: no msghdr and iovec to copy in */
+        io_uring_prep_send(sqe, op->_fd, x->iov[0].iov_base, x->iov[0].iov_len, MSG_NOSIGNAL);
+    } else {
+        memset(&x->msg, 0, sizeof(x->msg));
+        x->msg.msg_iov = x->iov;
+        x->msg.msg_iovlen = x->iovcnt;
+        io_uring_prep_sendmsg(sqe, op->_fd, &x->msg, MSG_NOSIGNAL);
+    }
     io_uring_sqe_set_data(sqe, op);
 }
 
@@ -413,6 +426,12 @@ static void ur_dispatch(struct rw_loop *l, struct ur *u, const struct io_uring_c
     if (op->_kind == RW_OP_SEND) {
         ur_send_done(l, u, op, cqe->res);
         return;
+    }
+    if (op->_kind == RW_OP_RECV) {
+        if (cqe->res > 0 && !(cqe->flags & IORING_CQE_F_SOCK_NONEMPTY))
+            op->_hint |= RW__HINT_DRAINED;
+        else
+            op->_hint &= (uint16_t)~RW__HINT_DRAINED;
     }
     if (cqe->flags & IORING_CQE_F_MORE)
         flags |= RW_CQE_MORE;
