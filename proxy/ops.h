@@ -89,6 +89,7 @@ struct px_ops {
     uint32_t nsrv_series;
     char reqid_name[64]; /* the request id header as sent ("X-Request-Id") */
     size_t reqid_name_len;
+    size_t reqid_hdr_len; /* strlen(cfg->request_id.header): matched against the client's */
     /* admin thread (the backend-table writer); main thread's tick takes the lock */
     pthread_mutex_t writer; /* pool writers: add/remove vs rw_pool_tick */
     char **names;           /* owned: names of servers added at run time */
