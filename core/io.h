@@ -67,7 +67,7 @@ enum rw_op_kind {
 };
 
 enum rw_recv_flags {
-    RW_RECV_ONESHOT = 0,        /* one completion, then the op ends */
+    RW_RECV_ONESHOT = 0,         /* one completion, then the op ends */
     RW_RECV_MULTISHOT = 1u << 0, /* stays armed until error/EOF/ENOBUFS/cancel */
     RW_RECV_BULK = 1u << 1,      /* prefer a bulk buffer (body data: fewer, larger reads) */
 };

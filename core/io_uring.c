@@ -166,8 +166,8 @@ static int ur_init(struct rw_loop *l, const struct rw_loop_cfg *cfg)
     (void)io_uring_register_ring_fd(&u->ring);
     ret = ur_pool_register(u, &l->pool, l->buf_group, &u->br, &u->br_mask);
     if (ret == 0 && l->bulk.count)
-        ret = ur_pool_register(u, &l->bulk, (uint16_t)(l->buf_group + 1), &u->bulk_br,
-                               &u->bulk_mask);
+        ret =
+            ur_pool_register(u, &l->bulk, (uint16_t)(l->buf_group + 1), &u->bulk_br, &u->bulk_mask);
     if (ret < 0)
         goto fail;
     /* Blocking eventfd: the ring's read must wait for a write, not fail EAGAIN. */

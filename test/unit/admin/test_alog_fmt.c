@@ -226,10 +226,9 @@ static void reqids_unique_hex(void **state)
 int rw_test_alog_fmt(void)
 {
     const struct CMUnitTest t[] = {
-        cmocka_unit_test(json_exact),        cmocka_unit_test(json_nulls_and_escapes),
-        cmocka_unit_test(combined_exact),    cmocka_unit_test(long_fields_are_cut_whole),
-        cmocka_unit_test(reqids_count_in_hex),
-        cmocka_unit_test(reqids_unique_hex),
+        cmocka_unit_test(json_exact),          cmocka_unit_test(json_nulls_and_escapes),
+        cmocka_unit_test(combined_exact),      cmocka_unit_test(long_fields_are_cut_whole),
+        cmocka_unit_test(reqids_count_in_hex), cmocka_unit_test(reqids_unique_hex),
     };
     return cmocka_run_group_tests_name("admin/alog_fmt", t, NULL, NULL);
 }
