@@ -402,6 +402,41 @@ static void io_recv_bulk_and_fallback(void **state)
     rw_loop_free(l);
 }
 
+/* More recvs complete in one turn than a provided-buffer ring is topped up to:
+ * while the pool has free buffers none of them sees -ENOBUFS. */
+static void io_recv_burst_within_pool(void **state)
+{
+    enum { N = 200 };
+    struct fx *f = fx_get(state);
+    struct rw_loop_cfg cfg = {.entries = 512, .buf_count = 256, .buf_size = 256};
+    int err = 0, sv[N][2], done = 0;
+    struct rw_loop *l = rw_loop_new(f->ops, &cfg, &err);
+    struct rec *r[N];
+
+    assert_non_null(l);
+    for (int i = 0; i < N; i++) {
+        stream_pair(sv[i]);
+        write_all(sv[i][1], "burst", 5);
+        r[i] = rec_new(l);
+        assert_int_equal(START(rw_io_recv(l, &r[i]->op, sv[i][0], RW_RECV_ONESHOT)), 0);
+    }
+    for (int t = 0; t < MAX_TURNS && done < N; t++) {
+        assert_true(rw_loop_run_once(l, TURN_NS) >= 0);
+        done = 0;
+        for (int i = 0; i < N; i++)
+            done += r[i]->finals;
+    }
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(r[i]->finals, 1);
+        assert_int_equal(r[i]->res[0], 5);
+        assert_memory_equal(r[i]->data, "burst", 5);
+        close(sv[i][0]);
+        close(sv[i][1]);
+        rec_free(r[i]);
+    }
+    rw_loop_free(l);
+}
+
 struct reader {
     int fd;
     size_t want;
@@ -786,7 +821,7 @@ static struct backend be_epoll = {"epoll"};
     {                                                                                              \
         IO_T(io_accept_multishot, be), IO_T(io_recv_multishot, be),                                \
             IO_T(io_recv_oneshot_and_eof, be), IO_T(io_recv_enobufs_then_rearm, be),               \
-            IO_T(io_recv_bulk_and_fallback, be),                                           \
+            IO_T(io_recv_bulk_and_fallback, be), IO_T(io_recv_burst_within_pool, be),                                           \
             IO_T(io_send_short_writes, be), IO_T(io_send_iovecs, be),                              \
             IO_T(io_connect_ok_and_refused, be), IO_T(io_cancel_armed_recv, be),                   \
             IO_T(io_cancel_races_completion, be), IO_T(io_close_completes, be),                    \
