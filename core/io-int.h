@@ -33,6 +33,9 @@ enum {
     RW__UD_WAKE = 1,   /* the eventfd read */
 };
 
+/* io_uring gathers a send of several iovecs up to this size into one buffer. */
+#define RW__SEND_BOUNCE 1024
+
 /* What a send or connect needs while in flight (copied iovecs, progress, the
  * msghdr io_uring reads, the connect address). Lent per op from a loop free list. */
 struct rw__op_ext {
@@ -43,6 +46,7 @@ struct rw__op_ext {
     size_t total; /* send: bytes to write */
     struct iovec iov[RW_IO_MAX_IOV];
     struct msghdr msg;
+    char bounce[RW__SEND_BOUNCE]; /* io_uring: a small multi-iovec send, gathered */
     struct sockaddr_storage sa;
     socklen_t salen;
 };

@@ -305,6 +305,19 @@ static int ur_send(struct rw_loop *l, struct rw_op *op, int fd, const struct iov
         rw__op_ext_put(op);
         return -EINVAL;
     }
+    if (op->_x->iovcnt > 1 && op->_x->total <= sizeof(op->_x->bounce)) {
+        /* a response head and a small body: copying them is cheaper than the
+         * msghdr and iovec import of a sendmsg */
+        struct rw__op_ext *x = op->_x;
+        size_t off = 0;
+
+        for (unsigned i = 0; i < x->iovcnt; i++) {
+            memcpy(x->bounce + off, x->iov[i].iov_base, x->iov[i].iov_len);
+            off += x->iov[i].iov_len;
+        }
+        x->iov[0] = (struct iovec){x->bounce, off};
+        x->iovcnt = 1;
+    }
     sqe = ur_start(l, op, fd, RW_OP_SEND, &err);
     if (!sqe) {
         rw__op_ext_put(op);
