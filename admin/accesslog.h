@@ -107,6 +107,7 @@ void rw_accesslog_get_stats(const struct rw_accesslog *l, struct rw_accesslog_st
 struct rw_reqid {
     uint64_t prefix;
     uint64_t counter;
+    char hex[RW_REQID_LEN]; /* the next id: prefix and counter in hex, counted up in place */
 };
 
 /* Seed g from getrandom(). 0 or -errno. Once per worker. */

@@ -313,6 +313,14 @@ size_t rw_accesslog_format(enum rw_accesslog_format fmt, const struct rw_access_
 
 /* ---- request ids ---- */
 
+static void hex64(uint64_t v, char *out)
+{
+    for (int i = 15; i >= 0; i--) {
+        out[i] = hexd[v & 15];
+        v >>= 4;
+    }
+}
+
 int rw_reqid_init(struct rw_reqid *g)
 {
     uint64_t seed[2];
@@ -328,20 +336,23 @@ int rw_reqid_init(struct rw_reqid *g)
     }
     g->prefix = seed[0];
     g->counter = seed[1];
+    hex64(g->prefix, g->hex);
+    hex64(g->counter, g->hex + 16);
     return 0;
-}
-
-static void hex64(uint64_t v, char *out)
-{
-    for (int i = 15; i >= 0; i--) {
-        out[i] = hexd[v & 15];
-        v >>= 4;
-    }
 }
 
 void rw_reqid_next(struct rw_reqid *g, char out[RW_REQID_LEN + 1])
 {
-    hex64(g->prefix, out);
-    hex64(g->counter++, out + 16);
+    memcpy(out, g->hex, RW_REQID_LEN);
     out[RW_REQID_LEN] = '\0';
+    g->counter++;
+    /* counter + 1 in its hex digits: usually only the last one changes */
+    for (int i = RW_REQID_LEN - 1; i >= 16; i--) {
+        char d = g->hex[i];
+        if (d != 'f') {
+            g->hex[i] = d == '9' ? 'a' : (char)(d + 1);
+            break;
+        }
+        g->hex[i] = '0';
+    }
 }

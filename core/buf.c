@@ -67,6 +67,20 @@ void rw_bufpool_put(struct rw_bufpool *p, uint16_t bid)
     p->free[p->nfree++] = bid;
 }
 
+int rw_bufpool_pop(struct rw_bufpool *p)
+{
+    if (p->nfree == 0)
+        return -ENOBUFS;
+    return p->free[--p->nfree];
+}
+
+void rw_bufpool_push(struct rw_bufpool *p, uint16_t bid)
+{
+    RW_BUG_ON(bid >= p->count || p->lent[bid]);
+    RW_BUG_ON(p->nfree >= p->count);
+    p->free[p->nfree++] = bid;
+}
+
 void rw_bufpool_lend(struct rw_bufpool *p, uint16_t bid)
 {
     RW_BUG_ON(bid >= p->count);

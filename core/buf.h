@@ -33,10 +33,16 @@ int rw_bufpool_take(struct rw_bufpool *p);
  * of range or not lent. */
 void rw_bufpool_put(struct rw_bufpool *p, uint16_t bid);
 
-/* Mark bid lent / not lent without touching the free stack (io_uring mirror:
- * the kernel owns the free set). Abort on double lend / double return. */
+/* Mark bid lent / not lent without touching the free stack (io_uring: the buffer
+ * left or came back from the kernel's ring). Abort on double lend / double return. */
 void rw_bufpool_lend(struct rw_bufpool *p, uint16_t bid);
 void rw_bufpool_unlend(struct rw_bufpool *p, uint16_t bid);
+
+/* io_uring: take the most recently freed buffer off the free stack without lending
+ * it (it goes into the kernel's ring), or -ENOBUFS; and push one that the ring gave
+ * back unused. */
+int rw_bufpool_pop(struct rw_bufpool *p);
+void rw_bufpool_push(struct rw_bufpool *p, uint16_t bid);
 
 /* Number of buffers currently lent out. */
 uint32_t rw_bufpool_lent_count(const struct rw_bufpool *p);

@@ -16,13 +16,25 @@ enum {
     RW__OP_MULTI = 1u << 1,  /* multishot accept/recv */
     RW__OP_CANCEL = 1u << 2, /* cancel requested */
     RW__OP_READY = 1u << 3,  /* epoll: on the ready list, result in _pad */
+    RW__OP_BULK = 1u << 4,   /* recv from the bulk pool (cleared when it falls back) */
 };
+
+/* rw_op._hint bits: what the backend learnt from earlier ops on the same rw_op. */
+enum {
+    RW__HINT_DRAINED = 1u << 0, /* io_uring: the last recv left the socket empty */
+};
+
+/* A bid with this bit names a bulk-pool buffer (pools hold at most 32768). */
+#define RW__BID_BULK 0x8000u
 
 /* user_data values that are not ops (ops are pointers, never this small). */
 enum {
     RW__UD_IGNORE = 0, /* cancel requests: their CQE is swallowed */
     RW__UD_WAKE = 1,   /* the eventfd read */
 };
+
+/* io_uring gathers a send of several iovecs up to this size into one buffer. */
+#define RW__SEND_BOUNCE 1024
 
 /* What a send or connect needs while in flight (copied iovecs, progress, the
  * msghdr io_uring reads, the connect address). Lent per op from a loop free list. */
@@ -34,6 +46,7 @@ struct rw__op_ext {
     size_t total; /* send: bytes to write */
     struct iovec iov[RW_IO_MAX_IOV];
     struct msghdr msg;
+    char bounce[RW__SEND_BOUNCE]; /* io_uring: a small multi-iovec send, gathered */
     struct sockaddr_storage sa;
     socklen_t salen;
 };
@@ -43,6 +56,7 @@ struct rw_loop {
     void *be;                    /* owned: backend state (struct ur / struct ep) */
     struct rw_wheel *wheel;      /* owned */
     struct rw_bufpool pool;
+    struct rw_bufpool bulk; /* count 0: none */
     uint64_t now_ms; /* cached CLOCK_MONOTONIC, ms */
     uint16_t buf_group;
     uint32_t entries;
@@ -57,6 +71,16 @@ struct rw_loop {
 
 extern const struct rw_io_ops rw__io_uring_ops;
 extern const struct rw_io_ops rw__io_epoll_ops;
+
+/* The pool that bid names, and bid within it. */
+static inline struct rw_bufpool *rw__loop_pool(struct rw_loop *l, uint16_t *bid)
+{
+    if (*bid & RW__BID_BULK) {
+        *bid &= (uint16_t)~RW__BID_BULK;
+        return &l->bulk;
+    }
+    return &l->pool;
+}
 
 /* CLOCK_MONOTONIC in ms. Any thread. */
 uint64_t rw__clock_ms(void);

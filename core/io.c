@@ -70,6 +70,8 @@ static int loop_cfg_check(struct rw_loop_cfg *c)
         c->buf_count = 1024;
     if (c->buf_size == 0)
         c->buf_size = 16384;
+    if (c->bulk_count && c->bulk_size == 0)
+        c->bulk_size = 131072;
     if (c->entries > 32768)
         return -EINVAL;
     return 0;
@@ -100,12 +102,15 @@ struct rw_loop *rw_loop_new(const struct rw_io_ops *ops, const struct rw_loop_cf
     l->now_ms = rw__clock_ms();
     l->wheel = rw_wheel_new(l->now_ms);
     e = l->wheel ? rw_bufpool_init(&l->pool, c.buf_count, c.buf_size) : -ENOMEM;
+    if (e == 0 && c.bulk_count)
+        e = rw_bufpool_init(&l->bulk, c.bulk_count, c.bulk_size);
     if (e == 0)
         e = ops->init(l, &c);
     if (e < 0) {
         if (l->wake_fd >= 0)
             close(l->wake_fd);
         rw_bufpool_fini(&l->pool);
+        rw_bufpool_fini(&l->bulk);
         rw_wheel_free(l->wheel);
         free(l);
         *err = e;
@@ -123,6 +128,7 @@ void rw_loop_free(struct rw_loop *l)
         close(l->wake_fd);
     rw_wheel_free(l->wheel);
     rw_bufpool_fini(&l->pool);
+    rw_bufpool_fini(&l->bulk);
     while (l->ext_free) {
         struct rw__op_ext *x = l->ext_free;
         l->ext_free = x->next;
@@ -153,7 +159,9 @@ struct rw_wheel *rw_loop_wheel(struct rw_loop *l)
 
 uint8_t *rw_loop_buf(struct rw_loop *l, uint16_t bid)
 {
-    return rw_bufpool_addr(&l->pool, bid);
+    struct rw_bufpool *p = rw__loop_pool(l, &bid);
+
+    return rw_bufpool_addr(p, bid);
 }
 
 uint32_t rw_loop_buf_size(const struct rw_loop *l)

@@ -27,6 +27,10 @@
  *   RW_CQE_BUF is set, bid names the buffer; the callee must give it back exactly
  *   once with rw_loop_buf_put(). res == 0 is EOF (no buffer). -ENOBUFS means the
  *   pool was empty: the op ended; re-arm after buffers are returned.
+ *   RW_RECV_BULK asks for a buffer of the loop's bulk pool (bulk_size bytes) and
+ *   quietly takes a normal one when that pool is empty or absent; -ENOBUFS then
+ *   only when both are. bid is opaque: rw_loop_buf() and rw_loop_buf_put() know
+ *   which pool it names.
  * - send writes the whole iovec or fails: the final completion has res == total
  *   bytes or -errno (short writes are continued inside the backend). The iovec
  *   array is copied at start; the bytes it points to must stay valid until the
@@ -63,8 +67,9 @@ enum rw_op_kind {
 };
 
 enum rw_recv_flags {
-    RW_RECV_ONESHOT = 0,        /* one completion, then the op ends */
+    RW_RECV_ONESHOT = 0,         /* one completion, then the op ends */
     RW_RECV_MULTISHOT = 1u << 0, /* stays armed until error/EOF/ENOBUFS/cancel */
+    RW_RECV_BULK = 1u << 1,      /* prefer a bulk buffer (body data: fewer, larger reads) */
 };
 
 typedef void rw_op_fn(struct rw_op *op, const struct rw_cqe *cqe);
@@ -80,7 +85,7 @@ struct rw_op {
     int _fd;
     uint8_t _kind;  /* enum rw_op_kind */
     uint8_t _state; /* backend flags: armed, multishot, cancelling */
-    uint16_t _unused;
+    uint16_t _hint; /* backend hints that outlive one op (RW__HINT_*) */
     uint32_t _pad;
     /* send/connect state, lent by the loop only while such an op is in flight, so
      * that an idle connection's ops stay small */
@@ -94,7 +99,9 @@ struct rw_loop_cfg {
     uint32_t entries;      /* SQ size hint (default 1024) */
     uint32_t buf_count;    /* buffers in the pool, power of two (default 1024) */
     uint32_t buf_size;     /* bytes per buffer (default 16384) */
-    uint16_t buf_group;    /* provided-buffer group id (default 0) */
+    uint16_t buf_group;    /* provided-buffer group id (default 0; the bulk pool uses +1) */
+    uint32_t bulk_count;   /* bulk buffers, power of two (default 0: no bulk pool) */
+    uint32_t bulk_size;    /* bytes per bulk buffer (default 131072 when bulk_count) */
 };
 
 /* A backend, as chosen at start-up. Callers use the rw_io_*() wrappers, never these. */
@@ -143,7 +150,8 @@ uint64_t rw_loop_now(const struct rw_loop *l);
 /* The loop's timer wheel. */
 struct rw_wheel *rw_loop_wheel(struct rw_loop *l);
 
-/* Address and size of buffer bid (lent by a recv completion). */
+/* Address of buffer bid (lent by a recv completion), and the size of the loop's
+ * normal buffers (a completion's res never exceeds the size of its buffer). */
 uint8_t *rw_loop_buf(struct rw_loop *l, uint16_t bid);
 uint32_t rw_loop_buf_size(const struct rw_loop *l);
 

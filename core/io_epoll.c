@@ -214,8 +214,10 @@ static int ep_recv(struct rw_loop *l, struct rw_op *op, int fd, unsigned flags)
         return -EBADF;
     if (ep_slot_busy(b, fd, false))
         return -EBUSY;
+    if ((flags & RW_RECV_BULK) && l->bulk.count)
+        st |= RW__OP_BULK;
     /* Like a provided-buffer ring that is empty: the op ends at once. */
-    if (l->pool.nfree == 0) {
+    if (l->pool.nfree == 0 && !((st & RW__OP_BULK) && l->bulk.nfree)) {
         ep_start_ready(b, op, fd, RW_OP_RECV, -ENOBUFS);
         return 0;
     }
@@ -340,7 +342,9 @@ static int ep_cancel(struct rw_loop *l, struct rw_op *target)
 
 static void ep_buf_put(struct rw_loop *l, uint16_t bid)
 {
-    rw_bufpool_put(&l->pool, bid);
+    struct rw_bufpool *p = rw__loop_pool(l, &bid);
+
+    rw_bufpool_put(p, bid);
 }
 
 static int ep_wake(struct rw_loop *l)
@@ -379,7 +383,10 @@ static void ep_do_recv(struct rw_loop *l, struct ep *b, int fd, struct rw_op *op
     int limit = multi ? EP_DRAIN_MAX : 1;
 
     for (int i = 0; i < limit && ep_still(b, fd, op); i++) {
-        int bid = rw_bufpool_take(&l->pool);
+        /* a bulk recv falls back to a normal buffer when the bulk pool is empty */
+        struct rw_bufpool *p = (op->_state & RW__OP_BULK) && l->bulk.nfree ? &l->bulk : &l->pool;
+        int bid = rw_bufpool_take(p);
+        uint16_t tag = p == &l->bulk ? RW__BID_BULK : 0;
         ssize_t n;
         int err;
 
@@ -388,19 +395,20 @@ static void ep_do_recv(struct rw_loop *l, struct ep *b, int fd, struct rw_op *op
             rw__op_complete(op, -ENOBUFS, 0, 0);
             return;
         }
-        n = recv(fd, rw_bufpool_addr(&l->pool, (uint16_t)bid), l->pool.size, MSG_DONTWAIT);
+        n = recv(fd, rw_bufpool_addr(p, (uint16_t)bid), p->size, MSG_DONTWAIT);
         if (n > 0) {
             if (!multi)
                 ep_detach(b, op);
-            rw__op_complete(op, (int32_t)n, RW_CQE_BUF | (multi ? RW_CQE_MORE : 0), (uint16_t)bid);
+            rw__op_complete(op, (int32_t)n, RW_CQE_BUF | (multi ? RW_CQE_MORE : 0),
+                            (uint16_t)(bid | tag));
             /* A short read almost always drained the socket; level-triggered
              * epoll reports it again if not. */
-            if ((size_t)n < l->pool.size)
+            if ((size_t)n < p->size)
                 return;
             continue;
         }
         err = n == 0 ? 0 : errno;
-        rw_bufpool_put(&l->pool, (uint16_t)bid);
+        rw_bufpool_put(p, (uint16_t)bid);
         if (err == EAGAIN || err == EWOULDBLOCK || err == EINTR)
             return;
         ep_detach(b, op);

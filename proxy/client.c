@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -317,15 +318,32 @@ static void c_reset_exchange(struct px_conn *c)
     c->line_ok = false;
 }
 
+/* The client asked for this close (Connection: close, or HTTP/1.0 without
+ * keep-alive) and its whole request was read: it sends nothing more (RFC 9112
+ * 9.6). If nothing more has arrived either, a plain close cannot reset the
+ * connection under our response, and lingering would only cost a shutdown, a read
+ * and a wake-up per connection. */
+static bool c_close_now(const struct px_conn *c)
+{
+    int pending = -1;
+    if (c->tls || (c->in.bid != -2 && c->in.off < c->in.len))
+        return false;
+    return ioctl(c->fd, FIONREAD, &pending) == 0 && pending == 0;
+}
+
 void px_conn_exchange_done(struct px_conn *c)
 {
     /* the next request starts at a clean boundary only if this body was all read */
     bool req_done = c->state == PX_C_LOCAL ? !(c->xf & PX_X_REQ_BODY) : c->x->req_body.done;
+    bool client_close = (c->xf & PX_X_CLIENT_CLOSE) && req_done;
     px_ops_request_end(c);
     c_reset_exchange(c);
     c->nreq++;
     if (!c->keep_alive || !req_done || c->w->stopping) {
-        c_linger(c);
+        if (client_close && c_close_now(c))
+            px_conn_close(c);
+        else
+            c_linger(c);
         return;
     }
     c->state = PX_C_HEAD;

@@ -39,7 +39,8 @@ void px_handle_request(struct px_conn *c, const struct rw_h1_req *req)
     c->req_minor = req->h.minor;
     c->keep_alive = req->h.keep_alive && !w->stopping;
     c->xf = (req->method == RW_M_HEAD ? PX_X_HEAD_REQ : 0) |
-            (req->h.body != RW_BODY_NONE ? PX_X_REQ_BODY : 0);
+            (req->h.body != RW_BODY_NONE ? PX_X_REQ_BODY : 0) |
+            (!req->h.keep_alive ? PX_X_CLIENT_CLOSE : 0);
     uint32_t head_len = (uint32_t)req->h.head_len;
     int deny = 0;
     const struct rw_cfg_route *r = px_route_select(c, req, &deny);

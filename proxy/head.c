@@ -41,12 +41,24 @@ static void put_u64(struct hw *h, uint64_t v)
     put(h, b + i, sizeof(b) - i);
 }
 
+/* "name: val\r\n", with one bound check. */
 static void put_field(struct hw *h, const char *name, size_t nlen, const char *val, size_t vlen)
 {
-    put(h, name, nlen);
-    put(h, ": ", 2);
-    put(h, val, vlen);
-    put(h, "\r\n", 2);
+    size_t n = nlen + vlen + 4;
+    if (h->over || n > h->cap - h->len) {
+        h->over = true;
+        return;
+    }
+    char *p = h->p + h->len;
+    memcpy(p, name, nlen);
+    p += nlen;
+    p[0] = ':';
+    p[1] = ' ';
+    memcpy(p + 2, val, vlen);
+    p += 2 + vlen;
+    p[0] = '\r';
+    p[1] = '\n';
+    h->len += n;
 }
 
 static int finish(struct hw *h)
@@ -71,24 +83,29 @@ static bool name_in_kv(const struct rw_hdr *f, const struct rw_cfg_kv *kv, uint3
     return false;
 }
 
-/* The request id field (replaces any the peer sent); false when ids are off. */
-static bool put_reqid(struct hw *h, const struct px_conn *c)
-{
+/* This exchange's request id field, looked up once per head. */
+struct reqid {
     const char *name, *id;
-    size_t nl, il;
-    if (!px_ops_reqid(c, &name, &nl, &id, &il))
-        return false;
-    put_field(h, name, nl, id, il);
-    return true;
+    size_t nlen, idlen; /* nlen 0: ids are off */
+};
+
+static void reqid_get(const struct px_conn *c, struct reqid *r)
+{
+    if (!px_ops_reqid(c, &r->name, &r->nlen, &r->id, &r->idlen))
+        r->nlen = 0;
+}
+
+/* The request id field (replaces any the peer sent), when ids are on. */
+static void put_reqid(struct hw *h, const struct reqid *r)
+{
+    if (r->nlen)
+        put_field(h, r->name, r->nlen, r->id, r->idlen);
 }
 
 /* f is the request id field (dropped: ours is sent instead). */
-static bool is_reqid(const struct px_conn *c, const struct rw_hdr *f)
+static bool is_reqid(const struct reqid *r, const struct rw_hdr *f)
 {
-    const char *name, *id;
-    size_t nl, il;
-    return px_ops_reqid(c, &name, &nl, &id, &il) && f->name_len == nl &&
-           !strncasecmp(f->name, name, nl);
+    return r->nlen && f->name_len == r->nlen && !strncasecmp(f->name, r->name, r->nlen);
 }
 
 static bool edited(const struct rw_hdr *f, const struct rw_cfg_hdr_edits *e)
@@ -108,12 +125,14 @@ static void put_edits(struct hw *h, const struct rw_cfg_hdr_edits *e)
 
 /* "Name: v1, v2, " joining every received field with that id; the caller appends
  * its own element and the CRLF. */
-static void put_list_open(struct hw *h, const char *name, const struct rw_h1_head *m,
+static void put_list_open(struct hw *h, const char *name, size_t nlen, const struct rw_h1_head *m,
                           uint16_t id)
 {
-    puts_(h, name);
+    put(h, name, nlen);
     put(h, ": ", 2);
-    for (uint32_t i = 0; i < m->nhdrs; i++) {
+    if (m->first[id] < 0)
+        return; /* none received */
+    for (uint32_t i = (uint32_t)m->first[id]; i < m->nhdrs; i++) {
         const struct rw_hdr *f = &m->hdrs[i];
         if (f->id != id || !f->value_len)
             continue;
@@ -125,7 +144,7 @@ static void put_list_open(struct hw *h, const char *name, const struct rw_h1_hea
 /* Via element: "1.<minor> <pseudonym>" */
 static void put_via(struct hw *h, const struct rw_h1_head *m, const char *via)
 {
-    put_list_open(h, "Via", m, RW_H_VIA);
+    put_list_open(h, "Via", 3, m, RW_H_VIA);
     put(h, m->minor ? "1.1 " : "1.0 ", 4);
     puts_(h, via);
     put(h, "\r\n", 2);
@@ -134,7 +153,7 @@ static void put_via(struct hw *h, const struct rw_h1_head *m, const char *via)
 /* RFC 7239: for=, host= and proto= of this hop, IPv6 quoted and bracketed. */
 static void put_forwarded(struct hw *h, const struct px_conn *c, const struct rw_h1_req *req)
 {
-    put_list_open(h, "Forwarded", &req->h, RW_H_FORWARDED);
+    put_list_open(h, "Forwarded", 9, &req->h, RW_H_FORWARDED);
     if (strchr(c->peer_ip, ':')) {
         put(h, "for=\"[", 6);
         puts_(h, c->peer_ip);
@@ -207,6 +226,8 @@ int px_head_request(struct px_conn *c, const struct rw_h1_req *req, char *out, s
     const struct rw_cfg_route *r = c->route;
     const struct rw_cfg *cfg = px_c_cfg(c);
     struct hw h = {out, 0, cap, false};
+    struct reqid rid;
+    reqid_get(c, &rid);
     put(&h, req->method_str, req->method_len);
     put(&h, " ", 1);
     put_path(&h, r, req);
@@ -235,11 +256,11 @@ int px_head_request(struct px_conn *c, const struct rw_h1_req *req, char *out, s
         case RW_H_VIA:
             continue; /* re-sent below with our hop appended */
         }
-        if (edited(f, &r->request_headers) || is_reqid(c, f) || is_cert_header(c, f))
+        if (edited(f, &r->request_headers) || is_reqid(&rid, f) || is_cert_header(c, f))
             continue; /* a client's own copy of the certificate header never passes */
         put_field(&h, f->name, f->name_len, f->value, f->value_len);
     }
-    put_list_open(&h, "X-Forwarded-For", &req->h, RW_H_X_FORWARDED_FOR);
+    put_list_open(&h, "X-Forwarded-For", 15, &req->h, RW_H_X_FORWARDED_FOR);
     puts_(&h, c->peer_ip);
     put(&h, "\r\n", 2);
     put_forwarded(&h, c, req);
@@ -250,7 +271,7 @@ int px_head_request(struct px_conn *c, const struct rw_h1_req *req, char *out, s
         put(&h, "X-Forwarded-Proto: http\r\n", 25);
     if (req->host)
         put_field(&h, "X-Forwarded-Host", 16, req->host, req->host_len);
-    put_reqid(&h, c);
+    put_reqid(&h, &rid);
     put_cert_header(&h, c);
     put_edits(&h, &r->request_headers);
     if (req->h.body == RW_BODY_LENGTH) {
@@ -290,6 +311,8 @@ int px_head_response(struct px_conn *c, const struct rw_h1_resp *resp, char *out
     const struct rw_cfg *cfg = px_c_cfg(c);
     const struct rw_cfg_route *r = c->route;
     struct hw h = {out, 0, cap, false};
+    struct reqid rid;
+    reqid_get(c, &rid);
     put_status(&h, resp->status, resp->reason, resp->reason_len);
     bool own_server = cfg->server_header[0] != '\0';
     if (own_server)
@@ -312,12 +335,12 @@ int px_head_response(struct px_conn *c, const struct rw_h1_resp *resp, char *out
                 continue;
             break;
         }
-        if (edited(f, &r->response_headers) || is_reqid(c, f))
+        if (edited(f, &r->response_headers) || is_reqid(&rid, f))
             continue;
         put_field(&h, f->name, f->name_len, f->value, f->value_len);
     }
     put_via(&h, &resp->h, cfg->via);
-    put_reqid(&h, c);
+    put_reqid(&h, &rid);
     put_edits(&h, &r->response_headers);
     char cookie[512];
     size_t cl = px_sticky_response(c, resp, cookie, sizeof(cookie));
@@ -363,7 +386,9 @@ int px_head_local(struct px_conn *c, int status, const struct rw_cfg_kv *hdrs, u
         put_field(&h, "Location", 8, location, strlen(location));
     if (status == 503)
         put(&h, "Retry-After: 1\r\n", 16);
-    put_reqid(&h, c);
+    struct reqid rid;
+    reqid_get(c, &rid);
+    put_reqid(&h, &rid);
     put(&h, "Content-Length: ", 16);
     put_u64(&h, body_len);
     put(&h, "\r\n", 2);

@@ -103,6 +103,7 @@ int px_ops_start(struct rw_proxy *p)
     if (o->cfg->request_id.header) {
         ops_title_case(o->reqid_name, sizeof(o->reqid_name), o->cfg->request_id.header);
         o->reqid_name_len = strlen(o->reqid_name);
+        o->reqid_hdr_len = strlen(o->cfg->request_id.header);
     }
     if (o->cfg->source) {
         json_error_t jerr;
@@ -215,7 +216,7 @@ static void rec_id(struct px_ops *o, struct px_ops_w *ow, struct px_ops_rec *r,
     r->id_len = 0;
     if (!ri->header)
         return;
-    size_t nl = strlen(ri->header);
+    size_t nl = o->reqid_hdr_len;
     for (uint32_t i = 0; req && ri->trust_client && i < req->h.nhdrs; i++) {
         const struct rw_hdr *f = &req->h.hdrs[i];
         if (f->name_len == nl && !strncasecmp(f->name, ri->header, nl)) {
@@ -232,13 +233,16 @@ static void rec_id(struct px_ops *o, struct px_ops_w *ow, struct px_ops_rec *r,
     r->id_len = RW_REQID_LEN;
 }
 
-static void rec_request(struct px_ops_rec *r, const struct rw_h1_req *req)
+/* What the access log line shows of the request (nothing to copy without a log). */
+static void rec_request(struct px_ops *o, struct px_ops_rec *r, const struct rw_h1_req *req)
 {
+    r->http_minor = req->h.minor;
+    r->rx = req->h.head_len;
+    if (!o->alog)
+        return;
     r->method_len =
         (uint8_t)copy_field(r->method, sizeof(r->method), req->method_str, req->method_len);
     r->target_len = copy_field(r->target, sizeof(r->target), req->target, req->target_len);
-    r->http_minor = req->h.minor;
-    r->rx = req->h.head_len;
     for (uint32_t i = 0; i < req->h.nhdrs; i++) {
         const struct rw_hdr *f = &req->h.hdrs[i];
         if (f->name_len == 7 && !strncasecmp(f->name, "referer", 7))
@@ -258,7 +262,8 @@ void px_ops_request_begin(struct px_conn *c, const struct rw_h1_req *req)
     c->x->ops = r;
     if (!r)
         return;
-    clock_gettime(CLOCK_REALTIME, &r->start_rt);
+    if (o->alog) /* the log line's timestamp; durations use the monotonic clock */
+        clock_gettime(CLOCK_REALTIME, &r->start_rt);
     r->start_us = ops_now_us();
     r->rx = r->tx = 0;
     r->upstream_us = -1;
@@ -270,7 +275,7 @@ void px_ops_request_begin(struct px_conn *c, const struct rw_h1_req *req)
     r->target_len = r->referer_len = r->ua_len = 0;
     r->server[0] = '\0';
     if (req)
-        rec_request(r, req);
+        rec_request(o, r, req);
     rec_id(o, ow, r, req);
 }
 
@@ -428,7 +433,11 @@ void px_ops_attempt(struct px_conn *c, int outcome, int status)
         up_us = now > c->x->t_sent_us ? now - c->x->t_sent_us : 0;
     }
     if (r) {
-        snprintf(r->server, sizeof(r->server), "%s", be->name ? be->name : "");
+        if (o->alog) { /* only the log line names the server */
+            size_t n = be->name ? strnlen(be->name, sizeof(r->server) - 1) : 0;
+            memcpy(r->server, be->name ? be->name : "", n);
+            r->server[n] = '\0';
+        }
         r->upstream_us = outcome == RW_OUT_OK ? (int64_t)up_us : -1;
     }
     const struct px_srv_series *ss = rw_rcu_load((void *const *)&px_c_ups(c)->series);

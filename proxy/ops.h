@@ -98,6 +98,7 @@ struct px_ops {
     struct px_ops_fam f;
     char reqid_name[64]; /* the request id header as sent ("X-Request-Id") */
     size_t reqid_name_len;
+    size_t reqid_hdr_len; /* strlen(cfg->request_id.header): matched against the client's */
     /* admin thread (the backend-table writer); main thread's tick and reloads take
      * the lock: commands, scrapes and reloads see one generation throughout */
     pthread_mutex_t writer;

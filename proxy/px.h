@@ -124,6 +124,7 @@ enum {
     PX_X_REQ_CUT = 1u << 10,  /* the server stopped reading the request body */
     PX_X_RETRIED = 1u << 11,  /* counted in the upstream's active retries */
     PX_X_ACTIVE = 1u << 12,   /* counted in the upstream's active requests */
+    PX_X_CLIENT_CLOSE = 1u << 13, /* the client asked to close after this request */
 };
 
 /* What only a proxied exchange needs: lent from a per-worker free list while one

@@ -523,7 +523,9 @@ void px_up_arm_read(struct px_up *u)
         }
         return;
     }
-    int rc = rw_io_recv(u->w->loop, &u->rd, u->fd, RW_RECV_ONESHOT);
+    /* a response body goes into a bulk buffer: fewer, larger reads and client sends */
+    bool body = u->c && (u->c->xf & PX_X_RESP_HEAD);
+    int rc = rw_io_recv(u->w->loop, &u->rd, u->fd, body ? RW_RECV_BULK : RW_RECV_ONESHOT);
     if (rc < 0) {
         if (u->c)
             px_resp_eof(u->c, rc);

@@ -2,6 +2,7 @@
 # Proxying basics: GET through, keep-alive reuse on both sides, HTTP/1.0 (keep-alive too),
 # pipelining (with bodies), WRR.
 import hashlib
+import socket
 import unittest
 
 import harness as h
@@ -52,6 +53,36 @@ class BasicProxyTest(h.ProxyCase):
         self.assertIn(r.version, ("HTTP/1.0", "HTTP/1.1"))
         self.assertEqual(r.body, b"hello from o1\n")
         self.assertTrue(closed, "HTTP/1.0 request without keep-alive: connection must close")
+
+    def _clean_eof(self, c):
+        """After the response: a FIN (recv -> b""), not a reset, within 3 s."""
+        self.assertEqual(c.buf, b"")
+        c.sock.settimeout(3)
+        try:
+            return c.sock.recv(65536) == b""
+        except ConnectionResetError:
+            return False
+
+    def test_client_close_answered_then_closed(self):
+        # the client asked to close: the whole response, then a clean close
+        with h.RawConn(self.port) as c:
+            c.send(h.build_request("GET", "/", headers=[("Connection", "close")]))
+            r = c.read_response()
+            self.assertEqual(r.status, 200)
+            self.assertEqual(r.body, b"hello from o1\n")
+            self.assertTrue(self._clean_eof(c), "Connection: close: no clean close")
+        # bytes after the request (a client breaking RFC 9112 9.6) are read and dropped
+        # while the connection lingers: it ends with a FIN, never a reset (which can
+        # destroy a response the client has not read yet)
+        for extra in (b"GET /more HTTP/1.1\r\nHost: a\r\n\r\n", b"x" * 50000):
+            with h.RawConn(self.port) as c:
+                c.send(h.build_request("GET", "/", headers=[("Connection", "close")]) + extra)
+                r = c.read_response()
+                self.assertEqual(r.status, 200)
+                self.assertTrue(r.complete)
+                self.assertEqual(r.body, b"hello from o1\n")
+                c.sock.shutdown(socket.SHUT_WR)  # lingering ends at our EOF
+                self.assertTrue(self._clean_eof(c), "reset instead of a lingering close")
 
     def test_http10_with_host(self):
         r, _ = self.raw(b"GET /echo HTTP/1.0\r\nHost: old.test\r\n\r\n")

@@ -200,6 +200,33 @@ static int cmp_str(const void *a, const void *b)
     return memcmp(a, b, RW_REQID_LEN);
 }
 
+/* Ids are the prefix and the counter in hex; the counter is counted up in place,
+ * with carries through its digits and a wrap at 2^64. */
+static void reqids_count_in_hex(void **state)
+{
+    (void)state;
+    struct rw_reqid g;
+    char id[RW_REQID_LEN + 1], want[RW_REQID_LEN + 1];
+    assert_int_equal(rw_reqid_init(&g), 0);
+    for (int i = 0; i < 300; i++) {
+        uint64_t ctr = g.counter;
+        snprintf(want, sizeof(want), "%016llx%016llx", (unsigned long long)g.prefix,
+                 (unsigned long long)ctr);
+        rw_reqid_next(&g, id);
+        assert_string_equal(id, want);
+        assert_true(g.counter == ctr + 1);
+    }
+    const char *from[] = {"0fffffffffffffff", "00000000000009ff", "ffffffffffffffff"};
+    const char *to[] = {"1000000000000000", "0000000000000a00", "0000000000000000"};
+    for (int i = 0; i < 3; i++) {
+        memcpy(g.hex + 16, from[i], 16);
+        rw_reqid_next(&g, id);
+        assert_memory_equal(id + 16, from[i], 16);
+        rw_reqid_next(&g, id);
+        assert_memory_equal(id + 16, to[i], 16);
+    }
+}
+
 static void reqids_unique_hex(void **state)
 {
     enum { N = 20000 };
@@ -241,9 +268,10 @@ static void reqids_unique_hex(void **state)
 int rw_test_alog_fmt(void)
 {
     const struct CMUnitTest t[] = {
-        cmocka_unit_test(json_exact),        cmocka_unit_test(json_nulls_and_escapes),
-        cmocka_unit_test(combined_exact),    cmocka_unit_test(long_fields_are_cut_whole),
-        cmocka_unit_test(reqids_unique_hex), cmocka_unit_test(json_client_cert),
+        cmocka_unit_test(json_exact),          cmocka_unit_test(json_nulls_and_escapes),
+        cmocka_unit_test(combined_exact),      cmocka_unit_test(long_fields_are_cut_whole),
+        cmocka_unit_test(reqids_count_in_hex), cmocka_unit_test(reqids_unique_hex),
+        cmocka_unit_test(json_client_cert),
     };
     return cmocka_run_group_tests_name("admin/alog_fmt", t, NULL, NULL);
 }

@@ -344,6 +344,99 @@ static void io_recv_enobufs_then_rearm(void **state)
     rw_loop_free(l);
 }
 
+/* Bulk recvs read up to bulk_size at once from their own pool, and fall back to
+ * normal buffers (not -ENOBUFS) while that pool is empty. */
+static void io_recv_bulk_and_fallback(void **state)
+{
+    struct fx *f = fx_get(state);
+    struct rw_loop_cfg cfg = {
+        .entries = 32, .buf_count = 4, .buf_size = 64, .bulk_count = 2, .bulk_size = 1024};
+    int err = 0, sv[2];
+    struct rw_loop *l = rw_loop_new(f->ops, &cfg, &err);
+    struct rec *r = rec_new(l);
+    uint8_t payload[1000];
+
+    assert_non_null(l);
+    for (size_t i = 0; i < sizeof(payload); i++)
+        payload[i] = (uint8_t)(i * 13 + 1);
+    stream_pair(sv);
+    r->keep_bufs = true;
+    /* Two bulk reads take the whole bulk pool, each far more than a normal buffer. */
+    for (int i = 0; i < 2; i++) {
+        write_all(sv[1], payload, sizeof(payload));
+        r->finals = 0;
+        assert_int_equal(START(rw_io_recv(l, &r->op, sv[0], RW_RECV_BULK)), 0);
+        run_until(l, &r->finals, 1);
+        assert_int_equal(r->res[r->n - 1], (int)sizeof(payload));
+        assert_true(r->flags[r->n - 1] & RW_CQE_BUF);
+    }
+    assert_true(r->kept[0] != r->kept[1]);
+    assert_memory_equal(rw_loop_buf(l, r->kept[1]), payload, sizeof(payload));
+    /* Bulk pool empty: the next bulk read lands in a normal (64-byte) buffer. */
+    write_all(sv[1], payload, sizeof(payload));
+    r->finals = 0;
+    assert_int_equal(START(rw_io_recv(l, &r->op, sv[0], RW_RECV_BULK)), 0);
+    run_until(l, &r->finals, 1);
+    assert_int_equal(r->res[r->n - 1], 64);
+    assert_int_equal(r->nkept, 3);
+    for (int i = 0; i < r->nkept; i++)
+        rw_loop_buf_put(l, r->kept[i]);
+    r->nkept = 0;
+    /* Buffers back: the rest arrives through bulk buffers again, in order. */
+    r->keep_bufs = false;
+    close(sv[1]);
+    for (int rounds = 0; rounds < 64; rounds++) {
+        r->finals = 0;
+        assert_int_equal(START(rw_io_recv(l, &r->op, sv[0], RW_RECV_BULK)), 0);
+        run_until(l, &r->finals, 1);
+        if (r->res[r->n - 1] == 0)
+            break;
+        assert_true(r->res[r->n - 1] > 0);
+    }
+    assert_int_equal(r->res[r->n - 1], 0);
+    assert_int_equal(r->len, 3 * sizeof(payload));
+    for (int i = 0; i < 3; i++)
+        assert_memory_equal(r->data + i * sizeof(payload), payload, sizeof(payload));
+    close(sv[0]);
+    rec_free(r);
+    rw_loop_free(l);
+}
+
+/* More recvs complete in one turn than a provided-buffer ring is topped up to:
+ * while the pool has free buffers none of them sees -ENOBUFS. */
+static void io_recv_burst_within_pool(void **state)
+{
+    enum { N = 200 };
+    struct fx *f = fx_get(state);
+    struct rw_loop_cfg cfg = {.entries = 512, .buf_count = 256, .buf_size = 256};
+    int err = 0, sv[N][2], done = 0;
+    struct rw_loop *l = rw_loop_new(f->ops, &cfg, &err);
+    struct rec *r[N];
+
+    assert_non_null(l);
+    for (int i = 0; i < N; i++) {
+        stream_pair(sv[i]);
+        write_all(sv[i][1], "burst", 5);
+        r[i] = rec_new(l);
+        assert_int_equal(START(rw_io_recv(l, &r[i]->op, sv[i][0], RW_RECV_ONESHOT)), 0);
+    }
+    for (int t = 0; t < MAX_TURNS && done < N; t++) {
+        assert_true(rw_loop_run_once(l, TURN_NS) >= 0);
+        done = 0;
+        for (int i = 0; i < N; i++)
+            done += r[i]->finals;
+    }
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(r[i]->finals, 1);
+        assert_int_equal(r[i]->res[0], 5);
+        assert_memory_equal(r[i]->data, "burst", 5);
+        close(sv[i][0]);
+        close(sv[i][1]);
+        rec_free(r[i]);
+    }
+    rw_loop_free(l);
+}
+
 struct reader {
     int fd;
     size_t want;
@@ -728,6 +821,7 @@ static struct backend be_epoll = {"epoll"};
     {                                                                                              \
         IO_T(io_accept_multishot, be), IO_T(io_recv_multishot, be),                                \
             IO_T(io_recv_oneshot_and_eof, be), IO_T(io_recv_enobufs_then_rearm, be),               \
+            IO_T(io_recv_bulk_and_fallback, be), IO_T(io_recv_burst_within_pool, be),                                           \
             IO_T(io_send_short_writes, be), IO_T(io_send_iovecs, be),                              \
             IO_T(io_connect_ok_and_refused, be), IO_T(io_cancel_armed_recv, be),                   \
             IO_T(io_cancel_races_completion, be), IO_T(io_close_completes, be),                    \
