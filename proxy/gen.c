@@ -363,10 +363,11 @@ static bool gen_has_slot(const struct px_gen *g, uint32_t s)
 }
 
 /* Bind one socket per worker for slot s (SO_REUSEPORT). */
-static int slot_open(struct rw_proxy *p, uint32_t si, const struct rw_cfg_listener *l, char *err,
-                     size_t errcap)
+static int slot_open(struct rw_proxy *p, uint32_t si, const struct rw_cfg_listener *l,
+                     uint64_t gen, char *err, size_t errcap)
 {
     struct px_slot *s = p->slots[si];
+    atomic_store(&s->open_gen, gen); /* before the sockets: a worker behind leaves them */
     snprintf(s->name, sizeof(s->name), "%s", l->name);
     for (uint32_t w = 0; w < p->nworkers; w++) {
         int e = 0, fd = slot_open_fd(s, &e);
@@ -505,7 +506,7 @@ struct px_gen *px_gen_build(struct rw_proxy *p, struct px_cfgref *cr, char *err,
         }
         where[i] = s;
         if (!gen_has_slot(cur, (uint32_t)s) && !(opened[s / 32] & (1u << (s % 32)))) {
-            if (slot_open(p, (uint32_t)s, &cfg->listeners[i], err, errcap) < 0)
+            if (slot_open(p, (uint32_t)s, &cfg->listeners[i], g->id, err, errcap) < 0)
                 goto fail_slots;
             opened[s / 32] |= 1u << (s % 32);
         }

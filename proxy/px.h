@@ -282,6 +282,7 @@ struct px_slot {
     socklen_t addrlen;
     char name[128];        /* for messages: the listener's name when it was opened */
     _Atomic int *fd;       /* per worker: opened by the main thread, taken by the worker */
+    _Atomic uint64_t open_gen; /* the generation the sockets in fd were opened for */
 };
 
 struct px_listener_w {

@@ -253,11 +253,19 @@ static void on_accept(struct rw_op *op, const struct rw_cqe *cqe)
 }
 
 /* Slot s should (want) or should not accept on this worker. */
-static void listener_sync(struct px_worker *w, uint32_t s, bool want)
+static void listener_sync(struct px_worker *w, uint32_t s, bool want, uint64_t gen)
 {
     struct px_listener_w *l = w->lis[s];
     struct px_slot *slot = w->px->slots[s];
     if (!want) {
+        /* a socket opened for a generation this worker skipped (added, then removed
+         * again before it looked) would sit bound with nobody accepting; one opened for
+         * a generation newer than `gen` is left for it */
+        if (atomic_load(&slot->open_gen) <= gen) {
+            int fd = atomic_exchange(&slot->fd[w->id], -1);
+            if (fd >= 0)
+                close(fd);
+        }
         if (l && l->want)
             listener_close(l);
         return;
@@ -301,7 +309,7 @@ static void worker_sync(struct px_worker *w)
     w->gen = g;
     uint32_t n = g->nslots;
     for (uint32_t s = 0; s < n || s < w->nlis; s++)
-        listener_sync(w, s, !w->stopping && s < n && g->slot_lis[s] >= 0);
+        listener_sync(w, s, !w->stopping && s < n && g->slot_lis[s] >= 0, g->id);
     if (n > w->nlis)
         w->nlis = n;
     if (!old)

@@ -154,6 +154,25 @@ class ReloadTest(h.RwTestCase):
         h.wait_port("127.0.0.1", port2)
         self.assertEqual(origin_of(port2), (200, "B"))
 
+    def test_listener_added_and_removed_at_once(self):
+        """A listener added and removed again by two reloads in a row (workers may skip
+        the generation in between) leaves no socket bound behind."""
+        p = self.start(self.config("a"))
+        for _ in range(5):
+            port2 = h.free_port()
+            second = h.listener([h.proxy_route("b")], port=port2, name="second")
+            self.assertTrue(self.reload(self.config("a", extra_listener=second))["ok"])
+            self.assertTrue(self.reload(self.config("a"))["ok"])
+
+            def refused():
+                try:
+                    socket.create_connection(("127.0.0.1", port2), timeout=1).close()
+                    return False
+                except OSError:
+                    return True
+            self.assertTrue(wait_until(refused, 5), "port %d still accepts" % port2)
+        self.assertEqual(origin_of(p.port), (200, "A"))
+
     def test_server_state_carries_over(self):
         cfg = self.config("a")
         cfg["upstreams"]["a"] = h.upstream(h.server(self.oa, name="a1"),
