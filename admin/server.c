@@ -267,11 +267,22 @@ static int unix_listen(struct rw_admin *a)
     if (fd < 0)
         return -errno;
     struct stat st;
-    /* chmod before listen(): no client can connect while the mode is the umask's */
-    if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 ||
-        chmod(a->sock_path, a->sock_mode) < 0 || listen(fd, 64) < 0 ||
-        stat(a->sock_path, &st) < 0) {
+    /* Bound and listening under a temporary name, then renamed into place: the path
+     * appears only once connections are accepted (a script that waits for the file and
+     * connects at once is never refused), and with its mode already set. */
+    struct sockaddr_un tmp = {.sun_family = AF_UNIX};
+    int tl = snprintf(tmp.sun_path, sizeof(tmp.sun_path), "%s.%ld.tmp", a->sock_path,
+                      (long)getpid());
+    bool renamed = tl > 0 && (size_t)tl < sizeof(tmp.sun_path);
+    const struct sockaddr_un *at = renamed ? &tmp : &sun;
+    if (renamed)
+        unlink(tmp.sun_path);
+    if (bind(fd, (const struct sockaddr *)at, sizeof(*at)) < 0 ||
+        chmod(at->sun_path, a->sock_mode) < 0 || listen(fd, 64) < 0 ||
+        (renamed && rename(tmp.sun_path, a->sock_path) < 0) || stat(a->sock_path, &st) < 0) {
         e = -errno;
+        if (renamed)
+            unlink(tmp.sun_path);
         close(fd);
         return e;
     }
