@@ -329,6 +329,13 @@ class Proxy:
             try:
                 for host, port in self.endpoints:
                     wait_port(host, port, proc=self.proc, what="ringwall")
+                # the listeners listen before the admin thread starts: wait for its socket
+                sock = (self.config.get("admin") or {}).get("socket")
+                end = time.monotonic() + 10
+                while sock and standin() != "nginx" and not os.path.exists(sock):
+                    if time.monotonic() > end or self.proc.poll() is not None:
+                        raise RuntimeError("admin socket %s did not appear" % sock)
+                    time.sleep(0.01)
             except RuntimeError as e:
                 stop_process(self.proc)
                 raise RuntimeError("%s\n--- ringwall stderr ---\n%s" % (e, self.stderr()))
