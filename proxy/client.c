@@ -90,9 +90,7 @@ void px_conn_accepted(struct px_worker *w, const struct px_listener_w *l, int fd
     c->all_pprev = &w->conns;
     w->conns = c;
     w->nconns++;
-    c->lis = lc; /* for px_ops_conn_open only: connections hold no generation */
-    px_ops_conn_open(c);
-    c->lis = NULL;
+    px_ops_conn_open(c, (uint32_t)li);
     if (lc->tls.enabled &&
         px_tls_accept(c, rw_rcu_load((void *const *)&g->tls_ctx[li])) < 0) {
         px_conn_close(c);

@@ -488,16 +488,15 @@ void px_ops_tls_handshake(struct px_conn *c, int result, const char *version)
 
 /* ---- connections ---- */
 
-/* A client connection was accepted (c->lis is its listener in the worker's current
- * generation for this call). */
-void px_ops_conn_open(struct px_conn *c)
+/* A client connection was accepted on listener li of the worker's current generation. */
+void px_ops_conn_open(struct px_conn *c, uint32_t li)
 {
     struct px_ops *o = px__ops_of(c->w->px);
     const struct px_gen_ops *go = c->w->gen->ops;
     c->lis_m = UINT32_MAX;
     if (!o || !go)
         return;
-    c->lis_m = go->lis[c->lis - c->w->gen->cfg->listeners];
+    c->lis_m = go->lis[li];
     rw_metric_counter_add(o->f.conn_tot, c->w->id, c->lis_m, 1);
     rw_metric_gauge_add(o->f.conn_act, c->w->id, c->lis_m, 1);
 }

@@ -149,8 +149,8 @@ bool px_ops_reqid(const struct px_conn *c, const char **name, size_t *nlen, cons
 void px_ops_sent(struct px_conn *c, uint64_t n);
 void px_ops_received(struct px_conn *c, uint64_t n);
 
-/* A client connection closes (preferred over px_ops_conn(w, -1): it names the
- * listener). From c_free(). Worker thread. */
+/* A client connection closes: its listener's gauge goes down (the series
+ * px_ops_conn_open chose). From c_free(). Worker thread. */
 void px_ops_conn_close(struct px_conn *c);
 
 /* Serialise pool writers (admin add/remove) with rw_proxy_tick(). Main thread. */

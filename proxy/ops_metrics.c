@@ -139,8 +139,8 @@ static void col_worker(struct px_ops *o, struct rw_metric_sink *s, bool busy)
         snprintf(id, sizeof(id), "%u", i);
         const char *v[1] = {id};
         if (busy)
-            rw_metric_emit(s, v, (double)atomic_load_explicit(&w->st_busy_ns,
-                                                              memory_order_relaxed) / 1e9);
+            rw_metric_emit(
+                s, v, (double)atomic_load_explicit(&w->st_busy_ns, memory_order_relaxed) / 1e9);
         else
             rw_metric_emit(s, v, (double)atomic_load_explicit(&w->st_iters, memory_order_relaxed));
     }
@@ -200,11 +200,11 @@ static struct rw_metric *fam(struct px_ops *o, enum rw_metric_type t, const char
     return rw_metrics_add(o->metrics, t, name, help, labels, n, err);
 }
 
-/* Find or add one tuple in several families at once; families declared together
- * always grow together, so the index of the first gives the others (checked). */
-static int series_group(struct rw_metric *m, const char *const *v, uint32_t per, uint32_t *idx)
+/* Find or add one tuple: its stable index in the family. Families declared together
+ * always grow together, so the index of the first gives the others (the callers
+ * check it). */
+static int series_idx(struct rw_metric *m, const char *const *v, uint32_t *idx)
 {
-    (void)per;
     int rc = rw_metric_series(m, v);
     if (rc < 0)
         return rc;
@@ -212,25 +212,25 @@ static int series_group(struct rw_metric *m, const char *const *v, uint32_t per,
     return 0;
 }
 
+/* The tuple's index must be `want` (a family that grows with another). */
+static int series_at(struct rw_metric *m, const char *const *v, uint32_t want)
+{
+    uint32_t i;
+    int rc = series_idx(m, v, &i);
+    return rc < 0 ? rc : i == want ? 0 : -EPROTO;
+}
+
 static int lis_series(struct px_ops *o, const struct rw_cfg_listener *l, uint32_t *idx)
 {
     const char *v[1] = {l->name};
-    uint32_t a, b;
-    int rc = series_group(o->f.rx, v, 1, idx);
+    int rc = series_idx(o->f.rx, v, idx);
     struct rw_metric *same[] = {o->f.tx, o->f.conn_act, o->f.conn_tot};
     for (size_t i = 0; rc == 0 && i < sizeof(same) / sizeof(same[0]); i++)
-        if ((rc = series_group(same[i], v, 1, &a)) == 0 && a != *idx)
-            rc = -EPROTO;
+        rc = series_at(same[i], v, *idx);
     for (uint32_t k = 0; rc == 0 && k < 3; k++)
-        if ((rc = series_group(o->f.tls_hs, (const char *const[]){l->name, tls_results[k]}, 3,
-                               &b)) == 0 &&
-            b != *idx * 3 + k)
-            rc = -EPROTO;
+        rc = series_at(o->f.tls_hs, (const char *const[]){l->name, tls_results[k]}, *idx * 3 + k);
     for (uint32_t k = 0; rc == 0 && k < 2; k++)
-        if ((rc = series_group(o->f.tls_ver, (const char *const[]){l->name, tls_versions[k]}, 2,
-                               &b)) == 0 &&
-            b != *idx * 2 + k)
-            rc = -EPROTO;
+        rc = series_at(o->f.tls_ver, (const char *const[]){l->name, tls_versions[k]}, *idx * 2 + k);
     return rc;
 }
 
@@ -242,13 +242,10 @@ static int route_series(struct px_ops *o, const struct rw_cfg_listener *l, uint3
         snprintf(route, sizeof(route), "%s/%u", l->name, ri);
     else
         snprintf(route, sizeof(route), "%s/none", l->name);
-    uint32_t a;
-    int rc = series_group(o->f.dur, (const char *const[]){l->name, route}, 1, idx);
+    int rc = series_idx(o->f.dur, (const char *const[]){l->name, route}, idx);
     for (uint32_t k = 0; rc == 0 && k < 5; k++)
-        if ((rc = series_group(o->f.req, (const char *const[]){l->name, route, class_names[k]}, 5,
-                               &a)) == 0 &&
-            a != *idx * 5 + k)
-            rc = -EPROTO;
+        rc = series_at(o->f.req, (const char *const[]){l->name, route, class_names[k]},
+                       *idx * 5 + k);
     return rc;
 }
 
@@ -301,15 +298,12 @@ int px_ops_gen_series(struct rw_proxy *p, struct px_gen *g)
 static int server_series(struct px_ops *o, const char *ups, const char *srv, uint32_t *idx)
 {
     const char *v[2] = {ups, srv};
-    uint32_t a;
-    int rc = series_group(o->f.up_req, v, 1, idx);
-    if (rc == 0 && (rc = series_group(o->f.up_resp, v, 1, &a)) == 0 && a != *idx)
-        rc = -EPROTO;
+    int rc = series_idx(o->f.up_req, v, idx);
+    if (rc == 0)
+        rc = series_at(o->f.up_resp, v, *idx);
     for (uint32_t k = 0; rc == 0 && k < PX_OPS_NERR; k++)
-        if ((rc = series_group(o->f.up_err, (const char *const[]){ups, srv, err_kinds[k]},
-                               PX_OPS_NERR, &a)) == 0 &&
-            a != *idx * PX_OPS_NERR + k)
-            rc = -EPROTO;
+        rc = series_at(o->f.up_err, (const char *const[]){ups, srv, err_kinds[k]},
+                       *idx * PX_OPS_NERR + k);
     return rc;
 }
 
@@ -404,7 +398,8 @@ void px__ops_hide_gone(struct px_ops *o, const struct px_gen *old, const struct 
             uint32_t v = pu->series->idx[s];
             bool kept = false;
             for (uint32_t j = 0; j < g->cfg->nupstreams && !kept; j++)
-                kept = g->ups[j]->series && has_idx(g->ups[j]->series->idx, g->ups[j]->series->n, v);
+                kept =
+                    g->ups[j]->series && has_idx(g->ups[j]->series->idx, g->ups[j]->series->n, v);
             if (kept)
                 continue;
             rw_metric_series_hide(o->f.up_req, v, true);

@@ -439,7 +439,7 @@ int px_ops_start(struct rw_proxy *p);
 void px_ops_stop(struct rw_proxy *p);
 void px_ops_request_begin(struct px_conn *c, const struct rw_h1_req *req); /* req NULL: bad */
 void px_ops_request_end(struct px_conn *c);
-void px_ops_conn_open(struct px_conn *c);
+void px_ops_conn_open(struct px_conn *c, uint32_t li);
 void px_ops_tls_handshake(struct px_conn *c, int result, const char *version); /* 0 full, 1 resumed, 2 failed */
 /* Metrics series of a new generation's listeners and routes (g->ops) and of a new
  * upstream's servers (pu->series); 0 or -errno. Main / admin thread, writer lock. */
