@@ -131,7 +131,7 @@ static bool request_key(const struct px_conn *c, const struct rw_h1_req *req,
 /* Read what the request says about its server, while its bytes are still here. */
 void px_balance_prepare(struct px_conn *c, const struct rw_h1_req *req)
 {
-    const struct rw_cfg_upstream *u = c->route->upstream;
+    const struct rw_cfg_upstream *u = c->x->route->upstream;
     const struct px_ups *pu = px_c_ups(c);
     struct px_pick *pk = &c->x->pick;
     memset(pk, 0, sizeof(*pk));
@@ -201,32 +201,33 @@ struct rw_backend *px_pick(struct px_conn *c, bool *full)
     return b;
 }
 
-/* The attempt on c->be ended; latency_us 0 when no response head came. */
+/* The attempt on c->x->be ended; latency_us 0 when no response head came. */
 void px_pick_release(struct px_conn *c, uint64_t latency_us, bool ok)
 {
-    struct rw_backend *b = c->be;
+    struct rw_backend *b = c->x->be;
     if (!b)
         return;
-    c->be = NULL;
+    c->x->be = NULL;
     struct px_worker *w = c->w;
     struct px_ups *pu = px_c_ups(c);
     rw_pool_release(pu->pool, w->id, b, latency_us, ok);
     px_queue_kick(w, &pu->w[w->id]);
 }
 
-/* The response head arrived from c->be: remember the session where the mode says so.
+/* The response head arrived from c->x->be: remember the session where the mode says so.
  * Cookie mode returns the Set-Cookie field to add (in buf), or 0. */
 size_t px_sticky_response(struct px_conn *c, const struct rw_h1_resp *resp, char *buf, size_t cap)
 {
-    const struct rw_cfg_upstream *u = c->route->upstream;
+    const struct rw_cfg_upstream *u = c->x->route->upstream;
     const struct rw_cfg_sticky *st = &u->sticky;
-    if (!c->be || st->mode == RW_STICKY_NONE)
+    const struct rw_backend *be = c->x->be;
+    if (!be || st->mode == RW_STICKY_NONE)
         return 0;
     const struct px_ups *pu = px_c_ups(c);
     struct px_pick *pk = &c->x->pick;
     uint32_t now = px_now_s();
     if (st->mode == RW_STICKY_IP) {
-        rw_sticky_table_put(pu->table->t, pk->table_key, c->be->uid, now);
+        rw_sticky_table_put(pu->table->t, pk->table_key, be->uid, now);
         return 0;
     }
     if (st->mode == RW_STICKY_LEARN) {
@@ -239,18 +240,18 @@ size_t px_sticky_response(struct px_conn *c, const struct rw_h1_resp *resp, char
                 const char *v = f->value + nl + 1;
                 const char *e = memchr(v, ';', f->value_len - nl - 1);
                 size_t vn = e ? (size_t)(e - v) : f->value_len - nl - 1;
-                rw_sticky_table_put(pu->table->t, rw_lb_hash(v, vn, PX_KEY_SEED), c->be->uid, now);
+                rw_sticky_table_put(pu->table->t, rw_lb_hash(v, vn, PX_KEY_SEED), be->uid, now);
             }
         }
         if (pk->sticky && pk->from_sticky)
-            rw_sticky_table_put(pu->table->t, pk->table_key, c->be->uid, now);
+            rw_sticky_table_put(pu->table->t, pk->table_key, be->uid, now);
         return 0;
     }
     if (pk->from_sticky && !pk->refresh)
         return 0;
     uint32_t issued = pk->from_sticky ? pk->issued : now;
     char tok[256];
-    int tl = rw_sticky_seal(pu->key, u->name, c->be->uid, issued, now, tok, sizeof(tok));
+    int tl = rw_sticky_seal(pu->key, u->name, be->uid, issued, now, tok, sizeof(tok));
     if (tl < 0)
         return 0;
     bool secure = st->secure > 0; /* plain listeners: TLS listeners arrive later */
@@ -267,14 +268,14 @@ size_t px_sticky_response(struct px_conn *c, const struct rw_h1_resp *resp, char
     return n > 0 && (size_t)n < cap ? (size_t)n : 0;
 }
 
-/* Tell passive health how this attempt on c->be went (RW_OUT_OK with the status
+/* Tell passive health how this attempt on c->x->be went (RW_OUT_OK with the status
  * for a response). Lock-free; a no-op without an attempt. */
 void px_report(struct px_conn *c, int outcome, int status)
 {
-    if (!c->be)
+    if (!c->x->be)
         return;
     px_ops_attempt(c, outcome, status);
-    rw_health_report(c->w->px->health, c->w->id, px_c_ups(c)->id, c->be->id,
+    rw_health_report(c->w->px->health, c->w->id, px_c_ups(c)->id, c->x->be->id,
                      (enum rw_outcome)outcome, status);
 }
 
@@ -286,7 +287,7 @@ static void queue_timer(struct rw_timer *t);
 bool px_queue_wait(struct px_conn *c)
 {
     struct px_worker *w = c->w;
-    const struct rw_cfg_upstream *u = c->route->upstream;
+    const struct rw_cfg_upstream *u = c->x->route->upstream;
     struct px_ups *pu = px_c_ups(c);
     if (!u->queue_size)
         return false;
@@ -300,14 +301,14 @@ bool px_queue_wait(struct px_conn *c)
         uw->q_next = w->qlist;
         w->qlist = uw;
     }
-    c->q_next = NULL;
+    c->x->q_next = NULL;
     if (uw->q_tail)
-        uw->q_tail->q_next = c;
+        uw->q_tail->x->q_next = c;
     else
         uw->q_head = c;
     uw->q_tail = c;
-    c->queued = true;
-    c->q_deadline = rw_loop_now(w->loop) + u->queue_timeout_ms;
+    c->x->queued = true;
+    c->x->q_deadline = rw_loop_now(w->loop) + u->queue_timeout_ms;
     if (!rw_timer_armed(&w->queue_timer)) {
         rw_timer_init(&w->queue_timer, queue_timer, w);
         rw_timer_arm(rw_loop_wheel(w->loop), &w->queue_timer,
@@ -319,24 +320,24 @@ bool px_queue_wait(struct px_conn *c)
 /* Take c out of its upstream's queue (it got a server, timed out, or closed). */
 void px_queue_leave(struct px_conn *c)
 {
-    if (!c->queued)
+    if (!c->x->queued)
         return;
     struct px_worker *w = c->w;
     struct px_ups *pu = px_c_ups(c);
     struct px_upstream_w *uw = &pu->w[w->id];
     struct px_conn *prev = NULL;
-    for (struct px_conn *q = uw->q_head; q; prev = q, q = q->q_next) {
+    for (struct px_conn *q = uw->q_head; q; prev = q, q = q->x->q_next) {
         if (q != c)
             continue;
         if (prev)
-            prev->q_next = c->q_next;
+            prev->x->q_next = c->x->q_next;
         else
-            uw->q_head = c->q_next;
+            uw->q_head = c->x->q_next;
         if (uw->q_tail == c)
             uw->q_tail = prev;
         break;
     }
-    c->queued = false;
+    c->x->queued = false;
     atomic_fetch_sub(&pu->queued, 1);
     if (!uw->q_head && uw->q_listed) {
         /* off the worker's list now: the upstream may go once nothing waits */
@@ -355,7 +356,7 @@ void px_queue_kick(struct px_worker *w, struct px_upstream_w *uw)
     uint64_t now = rw_loop_now(w->loop);
     while (uw->q_head) {
         struct px_conn *c = uw->q_head;
-        if (now >= c->q_deadline) {
+        if (now >= c->x->q_deadline) {
             px_queue_leave(c);
             px_exchange_fail(c, 503);
             continue;
@@ -420,7 +421,7 @@ void px_balance_end(struct px_conn *c)
 /* Sending this request again is harmless: an idempotent method without a body. */
 bool px_replayable(const struct px_conn *c)
 {
-    return idempotent(c->req_method) && c->x->req_body.in == PX_F_NONE;
+    return idempotent(c->x->req_method) && c->x->req_body.in == PX_F_NONE;
 }
 
 /* May this exchange go to another server after failing with `why` (RW_RETRY_*)?
@@ -428,9 +429,9 @@ bool px_replayable(const struct px_conn *c)
  * once it was sent, never beyond retries.count, and within the retry budget. */
 bool px_may_retry(struct px_conn *c, uint32_t why, bool request_sent)
 {
-    const struct rw_cfg_upstream *u = c->route->upstream;
+    const struct rw_cfg_upstream *u = c->x->route->upstream;
     struct px_upstream_w *uw = &px_c_ups(c)->w[c->w->id];
-    if (!(u->retry_on & why) || c->tries > u->retries || (c->xf & PX_X_CLIENT_BYTES))
+    if (!(u->retry_on & why) || c->x->tries > u->retries || (c->xf & PX_X_CLIENT_BYTES))
         return false;
     if (request_sent && !px_replayable(c))
         return false;

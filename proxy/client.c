@@ -76,7 +76,7 @@ void px_conn_accepted(struct px_worker *w, const struct px_listener_w *l, int fd
     c->w = w;
     c->fd = fd;
     c->slot = l->slot_id;
-    c->in.bid = c->rin.bid = c->rtx.bid = -2;
+    c->in.bid = -2;
     c->state = PX_C_HEAD;
     c_peer(c, fd);
     c->rd.owner = c->wr.owner = c->cl.owner = c;
@@ -188,14 +188,12 @@ static void c_free(struct px_conn *c)
 {
     struct px_worker *w = c->w;
     px_in_drop(w, &c->in);
-    px_in_drop(w, &c->rin);
-    px_in_drop(w, &c->rtx);
-    px_hbuf_put(w, c->out);
-    px_hbuf_put(w, c->rhead);
-    if (c->x)
+    if (c->x) {
         px_ops_request_end(c); /* the connection closed during an exchange */
-    px_xchg_put(w, c->x);
-    c->x = NULL;
+        /* pool buffers go back now (px_bury comes after this turn's buffer wake-ups) */
+        px_in_drop(w, &c->x->rin);
+        px_in_drop(w, &c->x->rtx);
+    }
     px_gen_drop(c);
     px_ops_conn_close(c);
     px_tls_free(c);
@@ -204,13 +202,14 @@ static void c_free(struct px_conn *c)
         c->all_next->all_pprev = c->all_pprev;
     w->nconns--;
     atomic_fetch_sub(&w->px->nconns, 1);
-    c->next_wait = w->grave_c; /* callers up the stack may still look at c */
+    /* callers up the stack may still look at c and its exchange (px_bury frees both) */
+    c->next_wait = w->grave_c;
     w->grave_c = c;
 }
 
 static void c_maybe_free(struct px_conn *c)
 {
-    if (c->inflight || c->up || c->state != PX_C_CLOSING)
+    if (c->inflight || px_c_up(c) || c->state != PX_C_CLOSING)
         return;
     if (c->fd >= 0) {
         int fd = c->fd;
@@ -249,16 +248,18 @@ void px_conn_close(struct px_conn *c)
         return;
     c->state = PX_C_CLOSING;
     rw_timer_cancel(&c->timer);
-    px_queue_leave(c);
-    px_pick_release(c, 0, false);
-    px_balance_end(c);
+    if (c->x) {
+        px_queue_leave(c);
+        px_pick_release(c, 0, false);
+        px_balance_end(c);
+    }
     c_unwait(c);
     if (c->rd_armed)
         rw_io_cancel(c->w->loop, &c->rd);
     if (c->wr_busy || px_tls_writing(c))
         rw_io_cancel(c->w->loop, &c->wr);
-    if (c->up)
-        px_up_abort(c->up);
+    if (px_c_up(c))
+        px_up_abort(px_c_up(c));
     c_maybe_free(c);
 }
 
@@ -297,19 +298,10 @@ void px__conns_stop_all(struct px_worker *w, bool force)
 
 static void c_reset_exchange(struct px_conn *c)
 {
-    struct px_worker *w = c->w;
-    px_hbuf_put(w, c->out);
-    px_hbuf_put(w, c->rhead);
-    c->out = c->rhead = NULL;
-    c->out_len = c->rhead_len = 0;
-    px_in_drop(w, &c->rin);
-    px_in_drop(w, &c->rtx);
     px_pick_release(c, 0, false);
-    if (c->route)
-        px_balance_end(c);
-    px_xchg_put(w, c->x);
+    px_balance_end(c);
+    px_xchg_put(c->w, c->x);
     c->x = NULL;
-    c->route = NULL;
     px_gen_drop(c); /* the next request takes the generation current then */
     c->xf = 0;
     c->scanned = 0;
@@ -452,6 +444,27 @@ static void c_head_more(struct px_conn *c)
     px_conn_arm_read(c);
 }
 
+/* Every request, answered by ringwall or proxied, gets its exchange state and the
+ * generation current now. false: c was closed (out of memory, or its listener is
+ * gone). req NULL: a bad or unfinished head. */
+static bool c_begin(struct px_conn *c, const struct rw_h1_req *req)
+{
+    c->x = px_xchg_get(c->w);
+    if (!c->x || !px_conn_take_gen(c)) {
+        px_conn_close(c);
+        return false;
+    }
+    px_ops_request_begin(c, req);
+    return true;
+}
+
+/* The client header timeout struck in the middle of a head: 408, then close. */
+static void c_head_timeout(struct px_conn *c)
+{
+    if (c_begin(c, NULL))
+        px_local_error(c, 408, true);
+}
+
 static void c_parse(struct px_conn *c)
 {
     struct px_worker *w = c->w;
@@ -486,14 +499,8 @@ static void c_parse(struct px_conn *c)
         return;
     }
     rw_timer_cancel(&c->timer);
-    /* every request, answered by ringwall or proxied, gets its exchange state and
-     * the generation current now */
-    c->x = px_xchg_get(w);
-    if (!c->x || !px_conn_take_gen(c)) {
-        px_conn_close(c);
+    if (!c_begin(c, rc == RW_PARSE_DONE ? &req : NULL))
         return;
-    }
-    px_ops_request_begin(c, rc == RW_PARSE_DONE ? &req : NULL);
     if (rc == RW_PARSE_BAD) {
         c->req_minor = 1;
         px_local_error(c, status, true);
@@ -534,8 +541,8 @@ static void c_on_timer(struct rw_timer *t)
     struct px_conn *c = t->owner;
     switch (c->state) {
     case PX_C_HEAD:
-        if (c->in.bid != -2 && c->in.len > c->in.off && px_conn_take_gen(c))
-            px_local_error(c, 408, true); /* a head started but did not finish */
+        if (c->in.bid != -2 && c->in.len > c->in.off)
+            c_head_timeout(c); /* a head started but did not finish */
         else
             px_conn_close(c); /* idle keep-alive connection */
         break;

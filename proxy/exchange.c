@@ -33,9 +33,10 @@ static void consume_in(struct px_conn *c, uint32_t n)
 
 void px_handle_request(struct px_conn *c, const struct rw_h1_req *req)
 {
+    struct px_xchg *x = c->x;
     struct px_worker *w = c->w;
     const struct rw_cfg *cfg = c->gen->cfg;
-    c->req_method = req->method;
+    x->req_method = req->method;
     c->req_minor = req->h.minor;
     c->keep_alive = req->h.keep_alive && !w->stopping;
     c->xf = (req->method == RW_M_HEAD ? PX_X_HEAD_REQ : 0) |
@@ -45,7 +46,7 @@ void px_handle_request(struct px_conn *c, const struct rw_h1_req *req)
     int deny = 0;
     const struct rw_cfg_route *r = px_route_select(c, req, &deny);
     if (deny) { /* 404 without a route; 403: it needs a verified client certificate */
-        c->route = r;
+        x->route = r;
         consume_in(c, head_len);
         px_local_error(c, deny, req->h.body != RW_BODY_NONE);
         return;
@@ -57,31 +58,31 @@ void px_handle_request(struct px_conn *c, const struct rw_h1_req *req)
         return;
     }
     if (r->action != RW_ROUTE_PROXY) {
-        c->route = r;
+        x->route = r;
         px_local_route(c, req);
         consume_in(c, head_len);
         return;
     }
-    c->route = r;
-    c->out = px_hbuf_get(w);
-    int n = c->out ? px_head_request(c, req, c->out, w->hbuf_size) : -ENOMEM;
+    x->route = r;
+    x->out = px_hbuf_get(w);
+    int n = x->out ? px_head_request(c, req, x->out, w->hbuf_size) : -ENOMEM;
     if (n < 0) {
         consume_in(c, head_len);
         px_local_error(c, n == -ENOMEM ? 503 : 431, true);
         return;
     }
-    c->out_len = (uint32_t)n;
+    x->out_len = (uint32_t)n;
     px_balance_prepare(c, req);
     px_balance_begin(c);
-    c->fail_status = 0;
+    x->fail_status = 0;
     uint8_t f = frame_of(req->h.body);
-    px_body_init(&c->x->req_body, f, f, req->h.content_length, cfg->limit_body, !r->trailers_drop);
+    px_body_init(&x->req_body, f, f, req->h.content_length, cfg->limit_body, !r->trailers_drop);
     if (req->expect_continue && f != PX_F_NONE && req->h.minor == 1)
         c->xf |= PX_X_CONTINUE;
     consume_in(c, head_len);
     c->state = PX_C_PROXY;
-    c->tries = 0;
-    memset(c->x->tried, 0, sizeof(c->x->tried));
+    x->tries = 0;
+    memset(x->tried, 0, sizeof(x->tried));
     px_up_start(c);
 }
 
@@ -90,17 +91,18 @@ void px_handle_request(struct px_conn *c, const struct rw_h1_req *req)
  * truncated response, never a complete-looking one. */
 void px_exchange_fail(struct px_conn *c, int status)
 {
+    struct px_xchg *x = c->x;
     px_queue_leave(c);
-    if (c->up)
-        px_up_abort(c->up);
+    if (x->up)
+        px_up_abort(x->up);
     px_pick_release(c, 0, false);
     if ((c->xf & PX_X_CLIENT_BYTES) || c->wr_busy) {
         px_conn_close(c);
         return;
     }
-    px_hbuf_put(c->w, c->rhead);
-    c->rhead = NULL;
-    c->rhead_len = 0;
+    px_hbuf_put(c->w, x->rhead);
+    x->rhead = NULL;
+    x->rhead_len = 0;
     px_local_error(c, status, !(c->xf & PX_X_REQ_DONE));
 }
 
@@ -116,19 +118,20 @@ static uint64_t now_us(void)
  * without a body of idempotent methods). true: the exchange goes on elsewhere. */
 static bool exchange_retry(struct px_conn *c, uint32_t why)
 {
+    struct px_xchg *x = c->x;
     if (!px_may_retry(c, why, true))
         return false;
-    if (c->up)
-        px_up_abort(c->up);
+    if (x->up)
+        px_up_abort(x->up);
     px_attempt_failed(c);
-    c->fail_status = why == RW_RETRY_TIMEOUT ? 504 : 502;
+    x->fail_status = why == RW_RETRY_TIMEOUT ? 504 : 502;
     c->xf &= ~(PX_X_REQ_HEAD_SENT | PX_X_REQ_DONE | PX_X_RESP_HEAD | PX_X_FRESH);
-    px_in_drop(c->w, &c->rin);
-    px_hbuf_put(c->w, c->rhead);
-    c->rhead = NULL;
-    c->rhead_len = 0;
-    px_body_free(&c->x->resp_body);
-    memset(&c->x->resp_body, 0, sizeof(c->x->resp_body));
+    px_in_drop(c->w, &x->rin);
+    px_hbuf_put(c->w, x->rhead);
+    x->rhead = NULL;
+    x->rhead_len = 0;
+    px_body_free(&x->resp_body);
+    memset(&x->resp_body, 0, sizeof(x->resp_body));
     px_up_start(c);
     return true;
 }
@@ -159,16 +162,17 @@ void px_client_recv_body(struct px_conn *c)
 
 void px_req_kick(struct px_conn *c)
 {
-    struct px_up *u = c->up;
+    struct px_xchg *x = c->x;
+    struct px_up *u = x->up;
     if (!u || u->state != PX_UP_BUSY || u->wr_busy || (c->xf & PX_X_REQ_DONE))
         return;
-    struct px_body *b = &c->x->req_body;
+    struct px_body *b = &x->req_body;
     struct iovec iov[RW_IO_MAX_IOV];
     int n = 0;
     if (!(c->xf & PX_X_REQ_HEAD_SENT)) {
-        iov[n++] = (struct iovec){c->out, c->out_len};
+        iov[n++] = (struct iovec){x->out, x->out_len};
         c->xf |= PX_X_REQ_HEAD_SENT;
-        c->x->t_sent_us = now_us();
+        x->t_sent_us = now_us();
     }
     while (!b->done && c->in.bid != -2 && c->in.off < c->in.len && n < RW_IO_MAX_IOV) {
         uint32_t used = 0;
@@ -229,25 +233,26 @@ static void resp_frames(struct px_conn *c, const struct rw_h1_resp *resp)
         out = PX_F_CHUNKED; /* keep the client connection: re-chunk */
     }
     px_body_init(&c->x->resp_body, in, out, resp->h.content_length, 0,
-                 c->req_minor == 1 && !c->route->trailers_drop);
+                 c->req_minor == 1 && !c->x->route->trailers_drop);
 }
 
-/* Parse the response head in c->rin. Interim 1xx responses are dropped. */
+/* Parse the response head in c->x->rin. Interim 1xx responses are dropped. */
 static void resp_head(struct px_conn *c)
 {
+    struct px_xchg *x = c->x;
     struct px_worker *w = c->w;
     for (;;) {
-        const char *p = c->rin.base + c->rin.off;
-        uint32_t n = c->rin.len - c->rin.off;
+        const char *p = x->rin.base + x->rin.off;
+        uint32_t n = x->rin.len - x->rin.off;
         struct rw_h1_resp resp;
         int status = 502;
         enum rw_parse rc =
-            rw_h1_parse_response(p, n, &w->lim, c->req_method, &resp, w->hdrs, &status);
+            rw_h1_parse_response(p, n, &w->lim, x->req_method, &resp, w->hdrs, &status);
         if (rc == RW_PARSE_AGAIN) {
-            if (px_in_to_heap(w, &c->rin) < 0)
+            if (px_in_to_heap(w, &x->rin) < 0)
                 px_exchange_fail(c, 502);
             else
-                px_up_arm_read(c->up);
+                px_up_arm_read(x->up);
             return;
         }
         /* a transfer coding other than chunked cannot be re-framed: refuse it */
@@ -257,11 +262,11 @@ static void resp_head(struct px_conn *c)
             px_exchange_fail(c, 502);
             return;
         }
-        c->rin.off += (uint32_t)resp.h.head_len;
+        x->rin.off += (uint32_t)resp.h.head_len;
         if (resp.status < 200) {
-            if (c->rin.off >= c->rin.len) {
-                px_in_drop(w, &c->rin);
-                px_up_arm_read(c->up);
+            if (x->rin.off >= x->rin.len) {
+                px_in_drop(w, &x->rin);
+                px_up_arm_read(x->up);
                 return;
             }
             continue;
@@ -271,25 +276,25 @@ static void resp_head(struct px_conn *c)
         px_report(c, RW_OUT_OK, resp.status); /* passive health: the status decides */
         if (why && exchange_retry(c, why))
             return;
-        c->x->lat_us = now_us() - c->x->t_sent_us;
+        x->lat_us = now_us() - x->t_sent_us;
         /* Answered before the client's body was all read: close after. Reuse the
          * server connection only if our whole request had been queued to it. */
-        bool all_read = c->x->req_body.done, all_queued = all_read && c->x->req_body.fin_sent;
+        bool all_read = x->req_body.done, all_queued = all_read && x->req_body.fin_sent;
         if (!all_read)
             c->keep_alive = false;
-        c->up->keep_alive = resp.h.keep_alive && all_queued;
+        x->up->keep_alive = resp.h.keep_alive && all_queued;
         resp_frames(c, &resp);
-        c->rhead = px_hbuf_get(w);
-        int hl = c->rhead ? px_head_response(c, &resp, c->rhead, w->hbuf_size) : -ENOMEM;
+        x->rhead = px_hbuf_get(w);
+        int hl = x->rhead ? px_head_response(c, &resp, x->rhead, w->hbuf_size) : -ENOMEM;
         if (hl < 0) {
             px_exchange_fail(c, 502);
             return;
         }
-        c->rhead_len = (uint32_t)hl;
+        x->rhead_len = (uint32_t)hl;
         c->xf |= PX_X_RESP_HEAD;
-        if (c->rin.off >= c->rin.len)
-            px_in_drop(w, &c->rin);
-        px_up_got_head(c->up);
+        if (x->rin.off >= x->rin.len)
+            px_in_drop(w, &x->rin);
+        px_up_got_head(x->up);
         px_resp_kick(c);
         return;
     }
@@ -306,15 +311,16 @@ void px_resp_data(struct px_conn *c)
 /* The upstream closed (res 0) or failed (res < 0). */
 void px_resp_eof(struct px_conn *c, int res)
 {
-    struct px_up *u = c->up;
+    struct px_xchg *x = c->x;
+    struct px_up *u = x->up;
     if (!(c->xf & PX_X_RESP_HEAD)) {
-        bool nothing = c->rin.bid == -2;
+        bool nothing = x->rin.bid == -2;
         if (u && u->reused && nothing && px_replayable(c) && !(c->xf & PX_X_FRESH)) {
             /* a pooled connection the server closed as we reused it: send the
              * request again on a new connection (not counted as a retry) */
             px_up_abort(u);
             px_pick_release(c, 0, true);
-            c->tries--;
+            x->tries--;
             c->xf = (c->xf & ~(PX_X_REQ_HEAD_SENT | PX_X_REQ_DONE)) | PX_X_FRESH;
             px_up_start(c);
             return;
@@ -322,8 +328,8 @@ void px_resp_eof(struct px_conn *c, int res)
         px_exchange_retry_or_fail(c, RW_RETRY_RESET, 502);
         return;
     }
-    if (c->x->resp_body.in == PX_F_CLOSE && res == 0) {
-        c->x->resp_body.done = true;
+    if (x->resp_body.in == PX_F_CLOSE && res == 0) {
+        x->resp_body.done = true;
         if (u)
             u->keep_alive = false;
         px_resp_kick(c);
@@ -334,37 +340,39 @@ void px_resp_eof(struct px_conn *c, int res)
 
 static void exchange_end(struct px_conn *c)
 {
-    struct px_up *u = c->up;
+    struct px_xchg *x = c->x;
+    struct px_up *u = x->up;
     if (u) {
-        bool reuse = u->keep_alive && (c->xf & PX_X_REQ_DONE) && c->rin.bid == -2 &&
-                     c->x->resp_body.in != PX_F_CLOSE && !u->wr_busy;
+        bool reuse = u->keep_alive && (c->xf & PX_X_REQ_DONE) && x->rin.bid == -2 &&
+                     x->resp_body.in != PX_F_CLOSE && !u->wr_busy;
         px_up_release(u, reuse);
     }
-    px_pick_release(c, c->x->lat_us ? c->x->lat_us : 1, true);
+    px_pick_release(c, x->lat_us ? x->lat_us : 1, true);
     px_conn_exchange_done(c);
 }
 
 void px_resp_kick(struct px_conn *c)
 {
+    struct px_xchg *x = c->x;
     if (c->state != PX_C_PROXY || c->wr_busy || !(c->xf & PX_X_RESP_HEAD)) {
-        if (c->state == PX_C_PROXY && !(c->xf & PX_X_RESP_HEAD) && c->up &&
-            (c->xf & PX_X_REQ_HEAD_SENT) && c->rin.bid == -2)
-            px_up_arm_read(c->up);
+        if (c->state == PX_C_PROXY && !(c->xf & PX_X_RESP_HEAD) && x->up &&
+            (c->xf & PX_X_REQ_HEAD_SENT) && x->rin.bid == -2)
+            px_up_arm_read(x->up);
         return;
     }
-    struct px_body *b = &c->x->resp_body;
+    struct px_body *b = &x->resp_body;
     struct iovec iov[RW_IO_MAX_IOV];
     int n = 0;
-    if (c->rhead_len) {
-        iov[n++] = (struct iovec){c->rhead, c->rhead_len};
-        c->rhead_len = 0; /* the buffer is returned when the exchange ends */
+    if (x->rhead_len) {
+        iov[n++] = (struct iovec){x->rhead, x->rhead_len};
+        x->rhead_len = 0; /* the buffer is returned when the exchange ends */
     }
     bool head_only = (c->xf & PX_X_HEAD_REQ) || b->in == PX_F_NONE;
-    while (!head_only && !b->done && c->rin.bid != -2 && c->rin.off < c->rin.len &&
+    while (!head_only && !b->done && x->rin.bid != -2 && x->rin.off < x->rin.len &&
            n < RW_IO_MAX_IOV) {
         uint32_t used = 0;
         int k = 0;
-        if (px_body_step(b, c->rin.base + c->rin.off, c->rin.len - c->rin.off, &used, iov + n,
+        if (px_body_step(b, x->rin.base + x->rin.off, x->rin.len - x->rin.off, &used, iov + n,
                          &k, RW_IO_MAX_IOV - n) != PX_B_OK) {
             if (n)
                 break; /* send what is good; the error surfaces on the next turn */
@@ -372,7 +380,7 @@ void px_resp_kick(struct px_conn *c)
             px_exchange_fail(c, 502);
             return;
         }
-        c->rin.off += used;
+        x->rin.off += used;
         n += k;
         if (!used && !k)
             break;
@@ -383,39 +391,40 @@ void px_resp_kick(struct px_conn *c)
         n += px_body_finish(b, iov + n, RW_IO_MAX_IOV - n);
     if (n > 0) {
         c->xf |= PX_X_CLIENT_BYTES;
-        bool overlap = c->rin.bid != -2 && c->rin.off >= c->rin.len;
+        bool overlap = x->rin.bid != -2 && x->rin.off >= x->rin.len;
         if (overlap) {
             /* the send keeps this buffer; the next one can be read meanwhile */
-            c->rtx = c->rin;
-            c->rin = (struct px_in){.bid = -2};
+            x->rtx = x->rin;
+            x->rin = (struct px_in){.bid = -2};
         }
         px_conn_send_out(c, iov, n);
-        if (overlap && c->state == PX_C_PROXY && !b->done && c->up)
-            px_up_arm_read(c->up);
+        if (overlap && c->state == PX_C_PROXY && !b->done && x->up)
+            px_up_arm_read(x->up);
         return;
     }
-    if (c->rin.bid != -2 && c->rin.off >= c->rin.len)
-        px_in_drop(c->w, &c->rin);
+    if (x->rin.bid != -2 && x->rin.off >= x->rin.len)
+        px_in_drop(c->w, &x->rin);
     if (b->done && b->fin_sent) {
         /* our last request bytes may still be on their way (their completion can
          * come after the response's): the exchange ends when both are done */
-        if (c->up && c->up->wr_busy)
+        if (x->up && x->up->wr_busy)
             return;
-        if (!c->x->req_body.done)
+        if (!x->req_body.done)
             c->keep_alive = false; /* answered before the request body ended */
         exchange_end(c);
         return;
     }
-    if (c->up && c->rin.bid == -2)
-        px_up_arm_read(c->up);
+    if (x->up && x->rin.bid == -2)
+        px_up_arm_read(x->up);
 }
 
 /* A send to the client completed while proxying. */
 void px_client_sent(struct px_conn *c)
 {
-    px_in_drop(c->w, &c->rtx);
-    if (c->rin.bid != -2 && c->rin.off >= c->rin.len)
-        px_in_drop(c->w, &c->rin);
+    struct px_xchg *x = c->x;
+    px_in_drop(c->w, &x->rtx);
+    if (x->rin.bid != -2 && x->rin.off >= x->rin.len)
+        px_in_drop(c->w, &x->rin);
     px_resp_kick(c);
     if (c->state == PX_C_PROXY)
         px_client_recv_body(c);

@@ -223,7 +223,7 @@ static void put_cert_header(struct hw *h, const struct px_conn *c)
 
 int px_head_request(struct px_conn *c, const struct rw_h1_req *req, char *out, size_t cap)
 {
-    const struct rw_cfg_route *r = c->route;
+    const struct rw_cfg_route *r = c->x->route;
     const struct rw_cfg *cfg = px_c_cfg(c);
     struct hw h = {out, 0, cap, false};
     struct reqid rid;
@@ -309,7 +309,7 @@ static void put_status(struct hw *h, int status, const char *reason, size_t rlen
 int px_head_response(struct px_conn *c, const struct rw_h1_resp *resp, char *out, size_t cap)
 {
     const struct rw_cfg *cfg = px_c_cfg(c);
-    const struct rw_cfg_route *r = c->route;
+    const struct rw_cfg_route *r = c->x->route;
     struct hw h = {out, 0, cap, false};
     struct reqid rid;
     reqid_get(c, &rid);

@@ -15,21 +15,23 @@ static void local_send(struct px_conn *c, char *buf, size_t head, const char *bo
 /* Take the connection into the LOCAL state with a head buffer, or close it. */
 static char *local_begin(struct px_conn *c, bool close)
 {
+    struct px_xchg *x = c->x;
     if (c->wr_busy) {
         px_conn_close(c);
         return NULL;
     }
-    if (c->up)
-        px_up_abort(c->up);
+    if (x->up)
+        px_up_abort(x->up);
     rw_timer_cancel(&c->timer);
     c->state = PX_C_LOCAL;
     if (close || (c->xf & PX_X_REQ_BODY) || c->w->stopping)
         c->keep_alive = false;
-    if (!c->rhead)
-        c->rhead = px_hbuf_get(c->w);
-    if (!c->rhead)
+    if (!x->rhead)
+        x->rhead = px_hbuf_get(c->w);
+    char *buf = x->rhead;
+    if (!buf)
         px_conn_close(c);
-    return c->rhead;
+    return buf;
 }
 
 void px_local_error(struct px_conn *c, int status, bool close)
@@ -57,7 +59,7 @@ void px_local_error(struct px_conn *c, int status, bool close)
 
 void px_local_route(struct px_conn *c, const struct rw_h1_req *req)
 {
-    const struct rw_cfg_route *r = c->route;
+    const struct rw_cfg_route *r = c->x->route;
     char *buf = local_begin(c, false);
     if (!buf)
         return;

@@ -276,6 +276,8 @@ void px_ops_request_begin(struct px_conn *c, const struct rw_h1_req *req)
     r->server[0] = '\0';
     if (req)
         rec_request(o, r, req);
+    else /* a bad head, or one the header timeout cut: what came of it */
+        r->rx = c->in.len - c->in.off;
     rec_id(o, ow, r, req);
 }
 
@@ -349,34 +351,36 @@ static void end_counters(struct px_ops *o, struct px_conn *c, uint16_t status, u
     rw_metric_counter_add(o->f.tx, shard, c->lis_m, tx);
 }
 
+/* The log line of c's exchange (r: its record). */
 static void end_log(struct px_ops *o, struct px_conn *c, const struct px_ops_rec *r,
                     uint16_t status, uint64_t dur_us, uint64_t rx, uint64_t tx)
 {
-    const struct rw_cfg_route *rt = c->route;
+    const struct rw_cfg_route *rt = c->x->route;
     char route[160];
     if (rt && c->lis)
         snprintf(route, sizeof(route), "%s/%u", c->lis->name, (unsigned)(rt - c->lis->routes));
     struct rw_access_rec a = {
-        .request_id = r && r->id_len ? r->id : NULL,
+        .request_id = r->id_len ? r->id : NULL,
         .client = &c->peer.sa,
-        .method = r ? r->method : NULL,
-        .method_len = r ? r->method_len : 0,
-        .path = r ? r->target : NULL,
-        .path_len = r ? r->target_len : 0,
-        .http_minor = r ? r->http_minor : 1,
+        .method = r->method,
+        .method_len = r->method_len,
+        .path = r->target,
+        .path_len = r->target_len,
+        .http_minor = r->http_minor,
         .status = status,
         .bytes_sent = tx,
         .bytes_received = rx,
         .duration_us = dur_us,
         .upstream = rt && rt->action == RW_ROUTE_PROXY ? rt->upstream->name : NULL,
-        .server = r && r->server[0] ? r->server : NULL,
-        .upstream_us = r ? r->upstream_us : -1,
+        .server = r->server[0] ? r->server : NULL,
+        .upstream_us = r->upstream_us,
         .route = rt && c->lis ? route : NULL,
         .tls = px_tls_version(c),
-        .referer = r ? r->referer : NULL,
-        .referer_len = r ? r->referer_len : 0,
-        .user_agent = r ? r->ua : NULL,
-        .user_agent_len = r ? r->ua_len : 0,
+        .referer = r->referer,
+        .referer_len = r->referer_len,
+        .user_agent = r->ua,
+        .user_agent_len = r->ua_len,
+        .start = r->start_rt,
     };
     struct px_peer peer;
     if (c->lis->tls.client_auth != RW_CFG_CLIENT_AUTH_OFF && px_tls_peer(c, &peer)) {
@@ -384,10 +388,6 @@ static void end_log(struct px_ops *o, struct px_conn *c, const struct px_ops_rec
         a.tls_client_san = peer.san;
         a.tls_client_sha256 = peer.sha256;
     }
-    if (r)
-        a.start = r->start_rt;
-    else
-        clock_gettime(CLOCK_REALTIME, &a.start);
     rw_accesslog_write(o->alog, c->w->id, &a);
 }
 
@@ -397,25 +397,22 @@ void px_ops_request_end(struct px_conn *c)
     if (!o)
         return;
     struct px_ops_rec *r = rec_of(c);
-    if (c->x && !r)
+    if (!r)
         return; /* no record (out of memory): nothing reliable to count */
-    /* no exchange: ringwall answered 408 to a head that never finished */
-    uint16_t status = r ? r->status : 408;
+    uint16_t status = r->status;
     if (!status)
         status = 499; /* the client left before any response head */
-    uint64_t dur_us = r ? ops_now_us() - r->start_us : 0;
-    uint64_t rx = r ? r->rx : c->in.len, tx = r ? r->tx : 0;
-    if (r && c->x && !r->tx_exact && c->state != PX_C_LOCAL && r->head_tx)
+    uint64_t dur_us = ops_now_us() - r->start_us;
+    uint64_t rx = r->rx, tx = r->tx;
+    if (!r->tx_exact && c->state != PX_C_LOCAL && r->head_tx)
         tx = r->head_tx + c->x->resp_body.total;
-    if (r && c->x && !r->rx_exact)
+    if (!r->rx_exact)
         rx += c->x->req_body.total;
     end_counters(o, c, status, dur_us, rx, tx);
     if (o->alog)
         end_log(o, c, r, status, dur_us, rx, tx);
-    if (r) {
-        c->x->ops = NULL;
-        rec_put(&o->w[c->w->id], r);
-    }
+    c->x->ops = NULL;
+    rec_put(&o->w[c->w->id], r);
 }
 
 /* ---- upstream attempts ---- */
@@ -423,8 +420,8 @@ void px_ops_request_end(struct px_conn *c)
 void px_ops_attempt(struct px_conn *c, int outcome, int status)
 {
     struct px_ops *o = px__ops_of(c->w->px);
-    const struct rw_backend *be = c->be;
-    if (!o || !be || !c->route || !c->x)
+    const struct rw_backend *be = c->x ? c->x->be : NULL;
+    if (!o || !be || !c->x->route)
         return;
     struct px_ops_rec *r = c->x->ops;
     uint64_t up_us = 0;
@@ -469,7 +466,7 @@ void px_ops_attempt(struct px_conn *c, int outcome, int status)
 void px_ops_retry(struct px_conn *c)
 {
     struct px_ops *o = px__ops_of(c->w->px);
-    if (o && c->route && c->route->upstream && px_c_ups(c)->series)
+    if (o && c->x->route && c->x->route->upstream && px_c_ups(c)->series)
         rw_metric_counter_add(o->f.up_retry, c->w->id, px_c_ups(c)->retry_series, 1);
 }
 

@@ -20,7 +20,8 @@ uint32_t px__ops_route_slot(const struct px_conn *c)
     if (!go || !c->lis)
         return UINT32_MAX;
     uint32_t li = (uint32_t)(c->lis - c->gen->cfg->listeners);
-    uint32_t ri = c->route ? (uint32_t)(c->route - c->lis->routes) : c->lis->nroutes;
+    const struct rw_cfg_route *r = c->x ? c->x->route : NULL;
+    uint32_t ri = r ? (uint32_t)(r - c->lis->routes) : c->lis->nroutes;
     return go->route[go->route_base[li] + ri];
 }
 

@@ -127,8 +127,9 @@ enum {
     PX_X_CLIENT_CLOSE = 1u << 13, /* the client asked to close after this request */
 };
 
-/* What only a proxied exchange needs: lent from a per-worker free list while one
- * runs, so that an idle keep-alive connection stays small. */
+/* One request on a client connection, from its complete head (or its head timeout)
+ * to the end of its response: lent from a per-worker free list while it runs
+ * (px_xchg_get zeroes it), so that an idle keep-alive connection stays small. */
 struct px_xchg {
     struct px_body req_body;  /* client -> upstream */
     struct px_body resp_body; /* upstream -> client */
@@ -136,12 +137,28 @@ struct px_xchg {
     uint64_t tried[4];
     uint64_t t_sent_us; /* request head handed to the upstream */
     uint64_t lat_us;    /* request sent to response head */
+    struct px_in rin; /* response bytes not yet sent */
+    struct px_in rtx; /* response bytes the client send in flight still reads */
+    const struct rw_cfg_route *route; /* borrowed: config (c->gen) */
+    struct px_up *up;                 /* borrowed while attached (px_up.c points back) */
+    char *out;   /* owned (hbuf): the head being sent (upstream request or client response) */
+    char *rhead; /* owned (hbuf): client response head while the request head is in `out` */
+    uint32_t out_len;
+    uint32_t rhead_len;
+    uint8_t req_method;
+    uint8_t tries;
+    uint16_t fail_status;   /* the status a failed attempt calls for (502/504) */
+    bool queued;            /* waiting in its upstream's queue */
+    struct rw_backend *be;  /* borrowed: the reserved server of this attempt, or NULL */
+    uint64_t q_deadline;    /* queued: give up (503) at this loop time */
+    struct px_conn *q_next; /* queued: next in its upstream's queue */
     /* ops.c: what the access log and metrics need (filled by px_ops_request_begin) */
     struct px_ops_rec *ops; /* owned by ops.c, or NULL */
-    struct px_xchg *next; /* free list */
+    struct px_xchg *next;   /* free list */
 };
 
-/* A client connection and its current exchange. */
+/* A client connection. Everything that only a request in progress needs is in its
+ * px_xchg: an idle keep-alive connection is just this. */
 struct px_conn {
     struct px_worker *w; /* borrowed */
     struct px_gen *gen;  /* held (px_gen_hold) while an exchange runs, else NULL */
@@ -157,33 +174,16 @@ struct px_conn {
     bool eof;         /* client closed its side */
     bool waiting_buf; /* on the worker's ENOBUFS wait list */
     uint8_t req_minor;
-    uint32_t nreq; /* requests served */
-    uint32_t xf;   /* PX_X_* */
+    uint32_t nreq;    /* requests served */
+    uint32_t xf;      /* PX_X_* */
+    uint32_t scanned; /* head bytes already searched for the terminator */
     struct rw_op rd, wr, cl;
     struct rw_timer timer;
-    struct px_in in;  /* request bytes not yet consumed */
-    struct px_in rin; /* response bytes not yet sent */
-    struct px_in rtx; /* response bytes the client send in flight still reads */
+    struct px_in in; /* request bytes not yet consumed */
     struct px_conn *next_wait;
     struct px_conn *all_next; /* worker's list of every connection */
     struct px_conn **all_pprev;
-    uint32_t scanned; /* head bytes already searched for the terminator */
-    bool line_ok;     /* the request line fits its limit */
-    /* current exchange */
-    const struct rw_cfg_route *route; /* borrowed: config */
-    struct px_up *up;                 /* borrowed while attached */
-    char *out;     /* owned (hbuf): the head being sent (upstream request or client response) */
-    uint32_t out_len;
-    char *rhead;   /* owned (hbuf): client response head while the request head is in `out` */
-    uint32_t rhead_len;
-    uint8_t req_method;
-    uint8_t tries;
-    uint16_t fail_status;        /* the status a failed attempt calls for (502/504) */
-    bool queued;                 /* waiting in its upstream's queue */
-    struct rw_backend *be;       /* borrowed: the reserved server of this attempt, or NULL */
-    uint64_t q_deadline;         /* queued: give up (503) at this loop time */
-    struct px_conn *q_next;
-    struct px_xchg *x; /* owned: the proxied exchange in progress, or NULL */
+    struct px_xchg *x;  /* owned: the request in progress, or NULL */
     struct px_tls *tls; /* owned: TLS state on a TLS listener, else NULL */
     union {
         struct sockaddr sa;
@@ -191,6 +191,7 @@ struct px_conn {
         struct sockaddr_in6 v6;
     } peer;
     char peer_ip[46];
+    bool line_ok; /* the request line fits its limit */
 };
 
 /* Per upstream, per worker: idle connections to each server, the wait queue, and
@@ -382,10 +383,16 @@ static inline void px_gen_hold(struct px_conn *c, struct px_gen *g)
 }
 void px_gen_drop(struct px_conn *c);
 
-/* Upstream runtime of c's route (c holds its generation). */
+/* Upstream runtime of c's route (c holds its generation and has an exchange). */
 static inline struct px_ups *px_c_ups(const struct px_conn *c)
 {
-    return c->gen->ups[c->route->upstream->index];
+    return c->gen->ups[c->x->route->upstream->index];
+}
+
+/* The upstream connection serving c's exchange, or NULL (also without an exchange). */
+static inline struct px_up *px_c_up(const struct px_conn *c)
+{
+    return c->x ? c->x->up : NULL;
 }
 
 /* Config for c: its request's generation, else the worker's current one. */
@@ -395,7 +402,10 @@ static inline const struct rw_cfg *px_c_cfg(const struct px_conn *c)
 }
 
 /* worker.c */
+/* A zeroed exchange (rin, rtx empty), or NULL: out of memory. Owning worker. */
 struct px_xchg *px_xchg_get(struct px_worker *w);
+/* Give x back with what it still owns (buffers, head buffers, body state); its server
+ * was released and it left any queue. NULL: nothing. Owning worker. */
 void px_xchg_put(struct px_worker *w, struct px_xchg *x);
 char *px_hbuf_get(struct px_worker *w);
 void px_hbuf_put(struct px_worker *w, char *b);

@@ -135,7 +135,7 @@ static void u_close(struct px_up *u)
         shutdown(u->fd, SHUT_RDWR);
     }
     if (u->c) {
-        u->c->up = NULL;
+        u->c->x->up = NULL;
         u->c = NULL;
     }
     u->state = PX_UP_DEAD;
@@ -155,7 +155,7 @@ void px_up_abort(struct px_up *u)
 /* Mark this attempt's server as tried and give its slot back. */
 void px_attempt_failed(struct px_conn *c)
 {
-    struct rw_backend *be = c->be;
+    struct rw_backend *be = c->x->be;
     if (be && be->id < 64 * 4)
         c->x->tried[be->id / 64] |= 1ull << (be->id % 64);
     px_pick_release(c, 0, false);
@@ -169,12 +169,12 @@ static void u_connect_failed(struct px_conn *c, struct px_up *u, int err)
     u_close(u);
     px_report(c, err == -ETIMEDOUT ? RW_OUT_TIMEOUT : RW_OUT_CONNECT, 0);
     px_attempt_failed(c);
-    c->fail_status = err == -ETIMEDOUT ? 504 : 502;
+    c->x->fail_status = err == -ETIMEDOUT ? 504 : 502;
     if (px_may_retry(c, RW_RETRY_CONNECT_FAILURE, false)) {
         px_up_start(c);
         return;
     }
-    px_exchange_fail(c, c->fail_status);
+    px_exchange_fail(c, c->x->fail_status);
 }
 
 static struct px_up *u_new(struct px_worker *w, struct px_conn *c, struct rw_backend *be)
@@ -199,7 +199,7 @@ static struct px_up *u_new(struct px_worker *w, struct px_conn *c, struct rw_bac
 static void u_attach(struct px_conn *c, struct px_up *u)
 {
     u->c = c;
-    c->up = u;
+    c->x->up = u;
     u->state = PX_UP_BUSY;
     u->keep_alive = false;
 }
@@ -231,7 +231,7 @@ static void u_connect(struct px_conn *c, struct rw_backend *be)
     }
     u->wr_busy = true;
     u->inflight++;
-    u_timer(u, c->route->upstream->connect_timeout_ms);
+    u_timer(u, c->x->route->upstream->connect_timeout_ms);
 }
 
 /* A request whose sending may not be repeated takes a pooled connection only after
@@ -251,7 +251,7 @@ void px_up_start(struct px_conn *c)
     if (!be) {
         if (full && px_queue_wait(c))
             return; /* px_queue_kick() continues with px_up_start_on() */
-        px_exchange_fail(c, c->fail_status ? c->fail_status : c->tries ? 502 : 503);
+        px_exchange_fail(c, c->x->fail_status ? c->x->fail_status : c->x->tries ? 502 : 503);
         return;
     }
     px_up_start_on(c, be);
@@ -261,8 +261,8 @@ void px_up_start(struct px_conn *c)
 void px_up_start_on(struct px_conn *c, struct rw_backend *be)
 {
     struct px_upstream_w *uw = &px_c_ups(c)->w[c->w->id];
-    c->be = be;
-    c->tries++;
+    c->x->be = be;
+    c->x->tries++;
     struct px_up *u = NULL;
     while (!(c->xf & PX_X_FRESH) && be->id < uw->nslots && (u = uw->idle[be->id])) {
         if (px_replayable(c) || u_still_open(u))
@@ -349,7 +349,7 @@ static void u_tls_deliver(struct px_up *u)
     struct px_conn *c = u->c;
     struct px_worker *w = u->w;
     bool got = false;
-    int r = px_tls_decrypt(w, u->tls, &c->rin, &got);
+    int r = px_tls_decrypt(w, u->tls, &c->x->rin, &got);
     if (r == -ENOMEM) {
         px_exchange_fail(c, 502);
         return;
@@ -587,7 +587,7 @@ static void u_on_read(struct rw_op *op, const struct rw_cqe *cqe)
             px_resp_eof(c, cqe->res);
         return;
     }
-    px_in_take(w, &c->rin, cqe->bid, (uint32_t)cqe->res);
+    px_in_take(w, &c->x->rin, cqe->bid, (uint32_t)cqe->res);
     px_resp_data(c);
 }
 
@@ -634,7 +634,7 @@ void px_up_release(struct px_up *u, bool reusable)
         u_close(u);
         return;
     }
-    u->c->up = NULL;
+    u->c->x->up = NULL;
     u->c = NULL;
     u->state = PX_UP_IDLE;
     u->reused = false;

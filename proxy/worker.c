@@ -41,6 +41,7 @@ struct px_xchg *px_xchg_get(struct px_worker *w)
             return NULL;
     }
     memset(x, 0, sizeof(*x));
+    x->rin.bid = x->rtx.bid = -2;
     return x;
 }
 
@@ -48,6 +49,11 @@ void px_xchg_put(struct px_worker *w, struct px_xchg *x)
 {
     if (!x)
         return;
+    RW_ASSERT(!x->up && !x->be && !x->queued);
+    px_in_drop(w, &x->rin);
+    px_in_drop(w, &x->rtx);
+    px_hbuf_put(w, x->out);
+    px_hbuf_put(w, x->rhead);
     px_body_free(&x->req_body);
     px_body_free(&x->resp_body);
     if (w->nxchg_free >= PX_HBUF_KEEP) {
@@ -120,6 +126,7 @@ void px_bury(struct px_worker *w)
     while (w->grave_c) {
         struct px_conn *c = w->grave_c;
         w->grave_c = c->next_wait;
+        px_xchg_put(w, c->x);
         free(c);
     }
     while (w->grave_u) {

@@ -55,7 +55,7 @@ void fx_parse(struct fx *f, const char *raw)
 
 const char *fx_upstream_head(struct fx *f, uint32_t route)
 {
-    f->c.route = &f->cfg->listeners[0].routes[route];
+    f->c.x->route = &f->cfg->listeners[0].routes[route];
     int n = px_head_request(&f->c, &f->req, f->out, sizeof(f->out) - 1);
     assert_true(n > 0);
     f->out[n] = '\0';

@@ -111,7 +111,7 @@ static void response_head(void **state)
     assert_int_equal(rw_h1_parse_response(raw, sizeof(raw) - 1, &f->w.lim, RW_M_GET, &resp,
                                           f->hdrs, &status),
                      RW_PARSE_DONE);
-    f->c.route = &f->cfg->listeners[0].routes[0];
+    f->c.x->route = &f->cfg->listeners[0].routes[0];
     f->c.req_minor = 0; /* an HTTP/1.0 client: de-chunked, close-delimited */
     f->c.keep_alive = false;
     px_body_init(&f->c.x->resp_body, PX_F_CHUNKED, PX_F_CLOSE, 0, 0, false);
