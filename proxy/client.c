@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: MIT */
 /* Client connections: reading and parsing request heads, keep-alive, closing. */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdlib.h>
@@ -31,7 +30,6 @@ static void c_peer(struct px_conn *c, int fd)
 {
     struct sockaddr_storage ss;
     socklen_t sl = sizeof(ss);
-    strcpy(c->peer_ip, "unknown");
     if (getpeername(fd, (struct sockaddr *)&ss, &sl) < 0)
         return;
     if (ss.ss_family == AF_INET6) {
@@ -46,13 +44,7 @@ static void c_peer(struct px_conn *c, int fd)
         }
     } else if (ss.ss_family == AF_INET) {
         c->peer.v4 = *(const struct sockaddr_in *)&ss;
-    } else {
-        return;
-    }
-    if (c->peer.sa.sa_family == AF_INET6)
-        inet_ntop(AF_INET6, &c->peer.v6.sin6_addr, c->peer_ip, sizeof(c->peer_ip));
-    else
-        inet_ntop(AF_INET, &c->peer.v4.sin_addr, c->peer_ip, sizeof(c->peer_ip));
+    } /* else the family stays 0: "unknown" (px_peer_text) */
 }
 
 void px_conn_accepted(struct px_worker *w, const struct px_listener_w *l, int fd)

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* Message heads are re-serialised, never copied: framing and hop-by-hop fields are ours. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <string.h>
 #include <strings.h>
@@ -150,17 +151,43 @@ static void put_via(struct hw *h, const struct rw_h1_head *m, const char *via)
     put(h, "\r\n", 2);
 }
 
+size_t px_peer_text(const struct px_conn *c, char *buf)
+{
+    if (c->peer.sa.sa_family == AF_INET) {
+        /* by hand: this runs for every proxied request, and glibc's inet_ntop formats
+         * IPv4 with sprintf */
+        const uint8_t *a = (const uint8_t *)&c->peer.v4.sin_addr;
+        char *p = buf;
+        for (int i = 0; i < 4; i++) {
+            if (a[i] >= 100)
+                *p++ = (char)('0' + a[i] / 100);
+            if (a[i] >= 10)
+                *p++ = (char)('0' + a[i] / 10 % 10);
+            *p++ = (char)('0' + a[i] % 10);
+            *p++ = '.';
+        }
+        *--p = '\0';
+        return (size_t)(p - buf);
+    }
+    if (c->peer.sa.sa_family == AF_INET6 &&
+        inet_ntop(AF_INET6, &c->peer.v6.sin6_addr, buf, PX_PEER_TEXT))
+        return strlen(buf);
+    memcpy(buf, "unknown", 8);
+    return 7;
+}
+
 /* RFC 7239: for=, host= and proto= of this hop, IPv6 quoted and bracketed. */
-static void put_forwarded(struct hw *h, const struct px_conn *c, const struct rw_h1_req *req)
+static void put_forwarded(struct hw *h, const struct px_conn *c, const struct rw_h1_req *req,
+                          const char *ip, size_t iplen)
 {
     put_list_open(h, "Forwarded", 9, &req->h, RW_H_FORWARDED);
-    if (strchr(c->peer_ip, ':')) {
+    if (memchr(ip, ':', iplen)) {
         put(h, "for=\"[", 6);
-        puts_(h, c->peer_ip);
+        put(h, ip, iplen);
         put(h, "]\"", 2);
     } else {
         put(h, "for=", 4);
-        puts_(h, c->peer_ip);
+        put(h, ip, iplen);
     }
     if (req->host) {
         put(h, ";host=\"", 7);
@@ -228,6 +255,8 @@ int px_head_request(struct px_conn *c, const struct rw_h1_req *req, char *out, s
     struct hw h = {out, 0, cap, false};
     struct reqid rid;
     reqid_get(c, &rid);
+    char ip[PX_PEER_TEXT];
+    size_t iplen = px_peer_text(c, ip);
     put(&h, req->method_str, req->method_len);
     put(&h, " ", 1);
     put_path(&h, r, req);
@@ -261,9 +290,9 @@ int px_head_request(struct px_conn *c, const struct rw_h1_req *req, char *out, s
         put_field(&h, f->name, f->name_len, f->value, f->value_len);
     }
     put_list_open(&h, "X-Forwarded-For", 15, &req->h, RW_H_X_FORWARDED_FOR);
-    puts_(&h, c->peer_ip);
+    put(&h, ip, iplen);
     put(&h, "\r\n", 2);
-    put_forwarded(&h, c, req);
+    put_forwarded(&h, c, req, ip, iplen);
     put_via(&h, &req->h, cfg->via);
     if (c->tls)
         put(&h, "X-Forwarded-Proto: https\r\n", 26);

@@ -189,8 +189,7 @@ struct px_conn {
         struct sockaddr sa;
         struct sockaddr_in v4;
         struct sockaddr_in6 v6;
-    } peer;
-    char peer_ip[46];
+    } peer; /* AF_INET (v4-mapped clients too), AF_INET6, or 0: unknown */
     bool line_ok; /* the request line fits its limit */
 };
 
@@ -500,6 +499,11 @@ int px_build_location(const struct rw_cfg_route *r, const struct rw_h1_req *req,
                       size_t cap);
 
 /* head.c: re-serialised heads; bytes written or -ENOSPC */
+#define PX_PEER_TEXT 46 /* INET6_ADDRSTRLEN */
+/* c's address as text (X-Forwarded-For, Forwarded, log lines): dotted IPv4, IPv6 as
+ * inet_ntop writes it, or "unknown". buf has PX_PEER_TEXT bytes; returns the length
+ * (buf is NUL-terminated). Made when needed: the connection keeps only c->peer. */
+size_t px_peer_text(const struct px_conn *c, char *buf);
 int px_head_request(struct px_conn *c, const struct rw_h1_req *req, char *out, size_t cap);
 int px_head_response(struct px_conn *c, const struct rw_h1_resp *resp, char *out, size_t cap);
 int px_head_local(struct px_conn *c, int status, const struct rw_cfg_kv *hdrs, uint32_t nhdrs,

@@ -191,7 +191,9 @@ static void tls_log_handshake(struct px_conn *c)
     struct rw_tls_info info;
     if (rw_tls_conn_info(s->t, &info) == 0) {
         px_ops_tls_handshake(c, info.resumed ? 1 : 0, info.version);
-        RW_DEBUG("tls %s: %s %s%s", c->peer_ip, info.version, info.cipher,
+        char ip[PX_PEER_TEXT]; /* a few ns per handshake, also where RW_DEBUG is off */
+        px_peer_text(c, ip);
+        RW_DEBUG("tls %s: %s %s%s", ip, info.version, info.cipher,
                  info.resumed ? " (resumed)" : "");
     }
 }
@@ -209,10 +211,11 @@ void px_tls_pump(struct px_conn *c)
     tls_log_handshake(c);
     if (rc < 0 && rc != -EAGAIN) {
         if (!s->logged) {
+            char ip[PX_PEER_TEXT];
+            px_peer_text(c, ip);
             s->logged = true;
             px_ops_tls_handshake(c, 2, NULL);
-            rw_log(RW_LOG_INFO, "tls %s: handshake failed: %s", c->peer_ip,
-                   rw_tls_conn_error(s->t));
+            rw_log(RW_LOG_INFO, "tls %s: handshake failed: %s", ip, rw_tls_conn_error(s->t));
         }
         s->close_after = true; /* send the alert, then close */
         tls_flush(c);

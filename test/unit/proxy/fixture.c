@@ -2,6 +2,7 @@
 /* Test fixture for proxy/: a config, a worker without a loop, a connection. */
 #include "fixture.h"
 
+#include <arpa/inet.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -29,7 +30,8 @@ struct fx *fx_new(const char *json)
     f->c.lis = &f->cfg->listeners[0];
     f->c.keep_alive = true;
     f->c.req_minor = 1;
-    strcpy(f->c.peer_ip, "127.0.0.1");
+    f->c.peer.v4.sin_family = AF_INET;
+    f->c.peer.v4.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     f->c.x = calloc(1, sizeof(*f->c.x));
     assert_non_null(f->c.x);
     return f;

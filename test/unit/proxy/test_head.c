@@ -2,6 +2,7 @@
 /* Tests for proxy/head.c: heads are re-serialised with hop-by-hop fields removed. */
 #include "fixture.h"
 
+#include <arpa/inet.h>
 #include <string.h>
 
 static const char cfg_json[] =
@@ -62,12 +63,42 @@ static void forwarding_fields(void **state)
 static void ipv6_client_quoted_in_forwarded(void **state)
 {
     struct fx *f = *state;
-    strcpy(f->c.peer_ip, "::1");
+    f->c.peer.v6 = (struct sockaddr_in6){.sin6_family = AF_INET6, .sin6_addr = in6addr_loopback};
     fx_parse(f, "GET / HTTP/1.0\r\n\r\n");
     const char *h = fx_upstream_head(f, 1);
     assert_non_null(strstr(h, "\r\nForwarded: for=\"[::1]\";proto=http\r\n"));
     assert_non_null(strstr(h, "\r\nVia: 1.0 ringwall\r\n"));
     assert_non_null(strstr(h, "\r\nX-Forwarded-For: ::1\r\n"));
+}
+
+/* The client address is formatted when a head needs it: the same text inet_ntop gives,
+ * "unknown" without an IP peer. */
+static void peer_text(void **state)
+{
+    struct fx *f = *state;
+    static const char *const v4[] = {"0.0.0.0", "255.255.255.255", "10.0.100.9", "1.20.199.7"};
+    char buf[PX_PEER_TEXT];
+    for (size_t i = 0; i < sizeof(v4) / sizeof(v4[0]); i++) {
+        f->c.peer.v4 = (struct sockaddr_in){.sin_family = AF_INET};
+        assert_int_equal(inet_pton(AF_INET, v4[i], &f->c.peer.v4.sin_addr), 1);
+        assert_int_equal(px_peer_text(&f->c, buf), strlen(v4[i]));
+        assert_string_equal(buf, v4[i]);
+    }
+    static const char longest[] = "ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255";
+    f->c.peer.v6 = (struct sockaddr_in6){.sin6_family = AF_INET6};
+    assert_int_equal(inet_pton(AF_INET6, longest, &f->c.peer.v6.sin6_addr), 1);
+    assert_int_equal(px_peer_text(&f->c, buf), 39); /* inet_ntop: all eight groups in hex */
+    assert_string_equal(buf, "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff");
+    assert_int_equal(inet_pton(AF_INET6, "2001:db8::1", &f->c.peer.v6.sin6_addr), 1);
+    assert_int_equal(px_peer_text(&f->c, buf), 11);
+    assert_string_equal(buf, "2001:db8::1");
+    f->c.peer.sa.sa_family = AF_UNSPEC;
+    assert_int_equal(px_peer_text(&f->c, buf), 7);
+    assert_string_equal(buf, "unknown");
+    fx_parse(f, "GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+    const char *h = fx_upstream_head(f, 1);
+    assert_non_null(strstr(h, "\r\nX-Forwarded-For: unknown\r\n"));
+    assert_non_null(strstr(h, "\r\nForwarded: for=unknown;host=\"a\";proto=http\r\n"));
 }
 
 static void edits_and_rewrites(void **state)
@@ -139,6 +170,7 @@ int test_head_run(void)
         cmocka_unit_test_setup_teardown(hop_by_hop_removed, setup, teardown),
         cmocka_unit_test_setup_teardown(forwarding_fields, setup, teardown),
         cmocka_unit_test_setup_teardown(ipv6_client_quoted_in_forwarded, setup, teardown),
+        cmocka_unit_test_setup_teardown(peer_text, setup, teardown),
         cmocka_unit_test_setup_teardown(edits_and_rewrites, setup, teardown),
         cmocka_unit_test_setup_teardown(framing_is_ours, setup, teardown),
         cmocka_unit_test_setup_teardown(response_head, setup, teardown),
