@@ -16,8 +16,9 @@
  *
  * - Every operation is started with an rw_op owned by the caller. The op's memory
  *   stays valid, and the op may not be reused, until its *final* completion: one
- *   delivered without RW_CQE_MORE. Exactly one final completion arrives for every
- *   successfully started op (a start that returns -errno delivers none).
+ *   delivered without RW_CQE_MORE. From then on it may start any op again, of any
+ *   kind. Exactly one final completion arrives for every successfully started op (a
+ *   start that returns -errno delivers none).
  * - Completion callbacks run on the loop's thread from rw_loop_run_once(), never
  *   re-entrantly from inside a start call.
  * - res holds bytes, an fd, 0, or -errno. -ECANCELED means the op was cancelled.

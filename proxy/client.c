@@ -71,10 +71,9 @@ void px_conn_accepted(struct px_worker *w, const struct px_listener_w *l, int fd
     c->in.bid = -2;
     c->state = PX_C_HEAD;
     c_peer(c, fd);
-    c->rd.owner = c->wr.owner = c->cl.owner = c;
+    c->rd.owner = c->wr.owner = c;
     c->rd.cb = c_on_read;
     c->wr.cb = c_on_write;
-    c->cl.cb = c_on_close;
     rw_timer_init(&c->timer, c_on_timer, c);
     c->all_next = w->conns;
     if (w->conns)
@@ -206,7 +205,10 @@ static void c_maybe_free(struct px_conn *c)
     if (c->fd >= 0) {
         int fd = c->fd;
         c->fd = -1;
-        if (rw_io_close(c->w->loop, &c->cl, fd) == 0) {
+        /* Nothing is in flight, so rd had its final completion: the io contract lets
+         * it carry the close, and an idle connection needs no third op. */
+        c->rd.cb = c_on_close;
+        if (rw_io_close(c->w->loop, &c->rd, fd) == 0) {
             c->inflight++;
             return;
         }

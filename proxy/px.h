@@ -177,7 +177,7 @@ struct px_conn {
     uint32_t nreq;    /* requests served */
     uint32_t xf;      /* PX_X_* */
     uint32_t scanned; /* head bytes already searched for the terminator */
-    struct rw_op rd, wr, cl;
+    struct rw_op rd, wr; /* rd also carries the final close (c_maybe_free) */
     struct rw_timer timer;
     struct px_in in; /* request bytes not yet consumed */
     struct px_conn *next_wait;

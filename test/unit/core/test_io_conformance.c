@@ -663,6 +663,38 @@ static void io_close_completes(void **state)
     rec_free(c);
 }
 
+/* An op whose final completion came may carry the next op, of another kind too: a
+ * client connection closes its socket with its read op (proxy/client.c). */
+static void io_close_on_finished_recv(void **state)
+{
+    struct fx *f = fx_get(state);
+    struct rec *r = rec_new(f->l);
+    int sv[2];
+
+    stream_pair(sv);
+    write_all(sv[1], "ping", 4);
+    assert_int_equal(START(rw_io_recv(f->l, &r->op, sv[0], RW_RECV_ONESHOT)), 0);
+    run_until(f->l, &r->finals, 1);
+    assert_int_equal(r->res[0], 4);
+    /* armed again and cancelled, as the read of a closing connection is */
+    r->n = r->finals = 0;
+    assert_int_equal(START(rw_io_recv(f->l, &r->op, sv[0], RW_RECV_ONESHOT)), 0);
+    run_idle(f->l, 1);
+    assert_int_equal(START(rw_io_cancel(f->l, &r->op)), 0);
+    run_until(f->l, &r->finals, 1);
+    assert_int_equal(r->res[0], -ECANCELED);
+    r->n = r->finals = 0;
+    assert_int_equal(START(rw_io_close(f->l, &r->op, sv[0])), 0);
+    run_until(f->l, &r->finals, 1);
+    run_idle(f->l, 2);
+    assert_int_equal(r->n, 1);
+    assert_int_equal(r->res[0], 0);
+    assert_int_equal(fcntl(sv[0], F_GETFD), -1);
+    assert_int_equal(errno, EBADF);
+    close(sv[1]);
+    rec_free(r);
+}
+
 struct waker {
     struct rw_loop *l; /* borrowed */
     pthread_t loop_thread;
@@ -825,8 +857,8 @@ static struct backend be_epoll = {"epoll"};
             IO_T(io_send_short_writes, be), IO_T(io_send_iovecs, be),                              \
             IO_T(io_connect_ok_and_refused, be), IO_T(io_cancel_armed_recv, be),                   \
             IO_T(io_cancel_races_completion, be), IO_T(io_close_completes, be),                    \
-            IO_T(io_wake_cross_thread, be), IO_T(io_timer_bounds_wait, be),                        \
-            IO_T(io_no_reentrant_callbacks, be),                                                   \
+            IO_T(io_close_on_finished_recv, be), IO_T(io_wake_cross_thread, be),                   \
+            IO_T(io_timer_bounds_wait, be), IO_T(io_no_reentrant_callbacks, be),                   \
     }
 
 int rw_test_io_conformance(void)
