@@ -95,14 +95,14 @@ void px_conn_accepted(struct px_worker *w, const struct px_listener_w *l, int fd
  * false: that listener was removed by a reload (the connection should close). */
 bool px_conn_take_gen(struct px_conn *c)
 {
-    if (c->gen)
+    if (c->x->gen)
         return true;
     struct px_gen *g = c->w->gen;
     int32_t li = c->slot < g->nslots ? g->slot_lis[c->slot] : -1;
     if (li < 0)
         return false;
     px_gen_hold(c, g);
-    c->lis = &g->cfg->listeners[li];
+    c->x->lis = &g->cfg->listeners[li];
     return true;
 }
 
@@ -294,9 +294,9 @@ static void c_reset_exchange(struct px_conn *c)
 {
     px_pick_release(c, 0, false);
     px_balance_end(c);
+    px_gen_drop(c); /* the next request takes the generation current then */
     px_xchg_put(c->w, c->x);
     c->x = NULL;
-    px_gen_drop(c); /* the next request takes the generation current then */
     c->xf = 0;
     c->scanned = 0;
     c->line_ok = false;

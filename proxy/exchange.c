@@ -35,7 +35,7 @@ void px_handle_request(struct px_conn *c, const struct rw_h1_req *req)
 {
     struct px_xchg *x = c->x;
     struct px_worker *w = c->w;
-    const struct rw_cfg *cfg = c->gen->cfg;
+    const struct rw_cfg *cfg = c->x->gen->cfg;
     x->req_method = req->method;
     c->req_minor = req->h.minor;
     c->keep_alive = req->h.keep_alive && !w->stopping;

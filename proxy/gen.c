@@ -415,11 +415,11 @@ void px_gen_unref(struct rw_proxy *p, struct px_gen *g)
 /* The request on c ended: let go of its generation. Worker thread. */
 void px_gen_drop(struct px_conn *c)
 {
-    struct px_gen *g = c->gen;
+    struct px_gen *g = c->x ? c->x->gen : NULL;
     if (!g)
         return;
-    c->gen = NULL;
-    c->lis = NULL;
+    c->x->gen = NULL;
+    c->x->lis = NULL;
     struct px_worker *w = c->w;
     if (--g->w[w->id].n == 0 && g != w->gen)
         px_gen_unref(w->px, g); /* the worker's reference to an old generation */

@@ -232,13 +232,13 @@ static void put_path(struct hw *h, const struct rw_cfg_route *r, const struct rw
  * subject (RFC 4514) and never taken from the client. */
 static bool is_cert_header(const struct px_conn *c, const struct rw_hdr *f)
 {
-    const char *n = c->lis->tls.client_header;
+    const char *n = c->x->lis->tls.client_header;
     return n && strlen(n) == f->name_len && !strncasecmp(n, f->name, f->name_len);
 }
 
 static void put_cert_header(struct hw *h, const struct px_conn *c)
 {
-    const char *n = c->lis->tls.client_header;
+    const char *n = c->x->lis->tls.client_header;
     const char *subject = n ? px_tls_peer_subject(c) : NULL;
     if (!subject)
         return;
@@ -266,7 +266,7 @@ int px_head_request(struct px_conn *c, const struct rw_h1_req *req, char *out, s
     else if (req->host)
         put(&h, req->host, req->host_len);
     else
-        puts_(&h, c->lis->address);
+        puts_(&h, c->x->lis->address);
     put(&h, "\r\n", 2);
     for (uint32_t i = 0; i < req->h.nhdrs; i++) {
         const struct rw_hdr *f = &req->h.hdrs[i];

@@ -356,9 +356,10 @@ static void end_log(struct px_ops *o, struct px_conn *c, const struct px_ops_rec
                     uint16_t status, uint64_t dur_us, uint64_t rx, uint64_t tx)
 {
     const struct rw_cfg_route *rt = c->x->route;
+    const struct rw_cfg_listener *lis = c->x->lis;
     char route[160];
-    if (rt && c->lis)
-        snprintf(route, sizeof(route), "%s/%u", c->lis->name, (unsigned)(rt - c->lis->routes));
+    if (rt && lis)
+        snprintf(route, sizeof(route), "%s/%u", lis->name, (unsigned)(rt - lis->routes));
     struct rw_access_rec a = {
         .request_id = r->id_len ? r->id : NULL,
         .client = &c->peer.sa,
@@ -374,7 +375,7 @@ static void end_log(struct px_ops *o, struct px_conn *c, const struct px_ops_rec
         .upstream = rt && rt->action == RW_ROUTE_PROXY ? rt->upstream->name : NULL,
         .server = r->server[0] ? r->server : NULL,
         .upstream_us = r->upstream_us,
-        .route = rt && c->lis ? route : NULL,
+        .route = rt && lis ? route : NULL,
         .tls = px_tls_version(c),
         .referer = r->referer,
         .referer_len = r->referer_len,
@@ -383,7 +384,7 @@ static void end_log(struct px_ops *o, struct px_conn *c, const struct px_ops_rec
         .start = r->start_rt,
     };
     struct px_peer peer;
-    if (c->lis->tls.client_auth != RW_CFG_CLIENT_AUTH_OFF && px_tls_peer(c, &peer)) {
+    if (lis->tls.client_auth != RW_CFG_CLIENT_AUTH_OFF && px_tls_peer(c, &peer)) {
         a.tls_client_subject = peer.subject;
         a.tls_client_san = peer.san;
         a.tls_client_sha256 = peer.sha256;

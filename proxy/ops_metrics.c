@@ -16,12 +16,12 @@ static const char *const state_names[3] = {"up", "down", "drain"};
 
 uint32_t px__ops_route_slot(const struct px_conn *c)
 {
-    const struct px_gen_ops *go = c->gen ? c->gen->ops : NULL;
-    if (!go || !c->lis)
+    const struct px_xchg *x = c->x;
+    const struct px_gen_ops *go = x && x->gen ? x->gen->ops : NULL;
+    if (!go || !x->lis)
         return UINT32_MAX;
-    uint32_t li = (uint32_t)(c->lis - c->gen->cfg->listeners);
-    const struct rw_cfg_route *r = c->x ? c->x->route : NULL;
-    uint32_t ri = r ? (uint32_t)(r - c->lis->routes) : c->lis->nroutes;
+    uint32_t li = (uint32_t)(x->lis - x->gen->cfg->listeners);
+    uint32_t ri = x->route ? (uint32_t)(x->route - x->lis->routes) : x->lis->nroutes;
     return go->route[go->route_base[li] + ri];
 }
 

@@ -137,10 +137,12 @@ struct px_xchg {
     uint64_t tried[4];
     uint64_t t_sent_us; /* request head handed to the upstream */
     uint64_t lat_us;    /* request sent to response head */
+    struct px_gen *gen;                /* held (px_gen_hold): the request's generation */
+    const struct rw_cfg_listener *lis; /* borrowed from gen: the connection's listener */
     struct px_in rin; /* response bytes not yet sent */
     struct px_in rtx; /* response bytes the client send in flight still reads */
-    const struct rw_cfg_route *route; /* borrowed: config (c->gen) */
-    struct px_up *up;                 /* borrowed while attached (px_up.c points back) */
+    const struct rw_cfg_route *route; /* borrowed from gen */
+    struct px_up *up;                 /* borrowed while attached (its c points back) */
     char *out;   /* owned (hbuf): the head being sent (upstream request or client response) */
     char *rhead; /* owned (hbuf): client response head while the request head is in `out` */
     uint32_t out_len;
@@ -161,8 +163,6 @@ struct px_xchg {
  * px_xchg: an idle keep-alive connection is just this. */
 struct px_conn {
     struct px_worker *w; /* borrowed */
-    struct px_gen *gen;  /* held (px_gen_hold) while an exchange runs, else NULL */
-    const struct rw_cfg_listener *lis; /* borrowed from gen: valid while gen is held */
     uint32_t slot;       /* listener slot it was accepted on */
     uint32_t lis_m;      /* metrics: its listener's series (stable across reloads) */
     int fd;
@@ -377,7 +377,7 @@ void px_cfgref_unref(struct px_cfgref *cr);
 /* The worker's current generation takes one more request of c (worker thread). */
 static inline void px_gen_hold(struct px_conn *c, struct px_gen *g)
 {
-    c->gen = g;
+    c->x->gen = g;
     g->w[c->w->id].n++;
 }
 void px_gen_drop(struct px_conn *c);
@@ -385,7 +385,7 @@ void px_gen_drop(struct px_conn *c);
 /* Upstream runtime of c's route (c holds its generation and has an exchange). */
 static inline struct px_ups *px_c_ups(const struct px_conn *c)
 {
-    return c->gen->ups[c->x->route->upstream->index];
+    return c->x->gen->ups[c->x->route->upstream->index];
 }
 
 /* The upstream connection serving c's exchange, or NULL (also without an exchange). */
@@ -397,14 +397,15 @@ static inline struct px_up *px_c_up(const struct px_conn *c)
 /* Config for c: its request's generation, else the worker's current one. */
 static inline const struct rw_cfg *px_c_cfg(const struct px_conn *c)
 {
-    return c->gen ? c->gen->cfg : c->w->gen->cfg;
+    return c->x && c->x->gen ? c->x->gen->cfg : c->w->gen->cfg;
 }
 
 /* worker.c */
 /* A zeroed exchange (rin, rtx empty), or NULL: out of memory. Owning worker. */
 struct px_xchg *px_xchg_get(struct px_worker *w);
-/* Give x back with what it still owns (buffers, head buffers, body state); its server
- * was released and it left any queue. NULL: nothing. Owning worker. */
+/* Give x back with what it still owns (buffers, head buffers, body state); its
+ * generation was dropped, its server released, and it left any queue. NULL: nothing.
+ * Owning worker. */
 void px_xchg_put(struct px_worker *w, struct px_xchg *x);
 char *px_hbuf_get(struct px_worker *w);
 void px_hbuf_put(struct px_worker *w, char *b);

@@ -179,8 +179,8 @@ const struct rw_cfg_route *px_route_select(struct px_conn *c, const struct rw_h1
                                            int *deny)
 {
     struct px_peer peer;
-    bool verified = c->lis->tls.client_auth != RW_CFG_CLIENT_AUTH_OFF && px_tls_peer(c, &peer);
-    const struct rw_cfg_route *r = px_route_match(c->w, c->lis, req, verified ? &peer : NULL);
+    bool verified = c->x->lis->tls.client_auth != RW_CFG_CLIENT_AUTH_OFF && px_tls_peer(c, &peer);
+    const struct rw_cfg_route *r = px_route_match(c->w, c->x->lis, req, verified ? &peer : NULL);
     *deny = !r ? 404 : r->client_cert_required && !verified ? 403 : 0;
     return r;
 }

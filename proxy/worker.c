@@ -49,7 +49,7 @@ void px_xchg_put(struct px_worker *w, struct px_xchg *x)
 {
     if (!x)
         return;
-    RW_ASSERT(!x->up && !x->be && !x->queued);
+    RW_ASSERT(!x->gen && !x->up && !x->be && !x->queued);
     px_in_drop(w, &x->rin);
     px_in_drop(w, &x->rtx);
     px_hbuf_put(w, x->out);

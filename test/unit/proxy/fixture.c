@@ -22,18 +22,18 @@ struct fx *fx_new(const char *json)
     f->w.cfg0 = f->cfg;
     f->gen.cfg = f->cfg;
     f->w.gen = &f->gen;
-    f->c.gen = &f->gen;
+    f->c.x = calloc(1, sizeof(*f->c.x));
+    assert_non_null(f->c.x);
+    f->c.x->gen = &f->gen;
     f->w.lim = (struct rw_h1_limits){.request_line = 8192, .header_block = 16384, .headers = 100};
     f->w.hbuf_size = sizeof(f->out);
     f->w.match_data = pcre2_match_data_create(1, NULL);
     f->c.w = &f->w;
-    f->c.lis = &f->cfg->listeners[0];
+    f->c.x->lis = &f->cfg->listeners[0];
     f->c.keep_alive = true;
     f->c.req_minor = 1;
     f->c.peer.v4.sin_family = AF_INET;
     f->c.peer.v4.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    f->c.x = calloc(1, sizeof(*f->c.x));
-    assert_non_null(f->c.x);
     return f;
 }
 

@@ -38,8 +38,8 @@ static int teardown(void **state)
 static int match(struct fx *f, const char *raw)
 {
     fx_parse(f, raw);
-    const struct rw_cfg_route *r = px_route_match(&f->w, f->c.lis, &f->req, NULL);
-    return r ? (int)(r - f->c.lis->routes) : -1;
+    const struct rw_cfg_route *r = px_route_match(&f->w, f->c.x->lis, &f->req, NULL);
+    return r ? (int)(r - f->c.x->lis->routes) : -1;
 }
 
 static void first_match_wins(void **state)
@@ -70,7 +70,7 @@ static void select_without_route_is_404(void **state)
     assert_null(px_route_select(&f->c, &f->req, &deny));
     assert_int_equal(deny, 404);
     fx_parse(f, "GET /exact HTTP/1.1\r\nHost: x\r\n\r\n");
-    assert_ptr_equal(px_route_select(&f->c, &f->req, &deny), &f->c.lis->routes[2]);
+    assert_ptr_equal(px_route_select(&f->c, &f->req, &deny), &f->c.x->lis->routes[2]);
     assert_int_equal(deny, 0);
 }
 
@@ -122,8 +122,8 @@ static int cert_match(struct fx *f, const char *target, const struct px_peer *pe
     char raw[256];
     snprintf(raw, sizeof(raw), "GET %s HTTP/1.1\r\nHost: x\r\n\r\n", target);
     fx_parse(f, raw);
-    const struct rw_cfg_route *r = px_route_match(&f->w, f->c.lis, &f->req, peer);
-    return r ? (int)(r - f->c.lis->routes) : -1;
+    const struct rw_cfg_route *r = px_route_match(&f->w, f->c.x->lis, &f->req, peer);
+    return r ? (int)(r - f->c.x->lis->routes) : -1;
 }
 
 static void client_cert_matchers(void **state)
@@ -152,10 +152,10 @@ static void client_cert_required_is_403(void **state)
     int deny = -1;
     (void)state;
     fx_parse(f, "GET /required HTTP/1.1\r\nHost: x\r\n\r\n"); /* a connection without TLS state */
-    assert_ptr_equal(px_route_select(&f->c, &f->req, &deny), &f->c.lis->routes[5]);
+    assert_ptr_equal(px_route_select(&f->c, &f->req, &deny), &f->c.x->lis->routes[5]);
     assert_int_equal(deny, 403);
     fx_parse(f, "GET /other HTTP/1.1\r\nHost: x\r\n\r\n");
-    assert_ptr_equal(px_route_select(&f->c, &f->req, &deny), &f->c.lis->routes[6]);
+    assert_ptr_equal(px_route_select(&f->c, &f->req, &deny), &f->c.x->lis->routes[6]);
     assert_int_equal(deny, 0);
     fx_free(f);
 }
@@ -164,7 +164,7 @@ static const char *location(struct fx *f, const char *raw, char *out, size_t cap
 {
     int i = match(f, raw);
     assert_true(i >= 0);
-    assert_true(px_build_location(&f->c.lis->routes[i], &f->req, out, cap) > 0);
+    assert_true(px_build_location(&f->c.x->lis->routes[i], &f->req, out, cap) > 0);
     return out;
 }
 
@@ -181,7 +181,7 @@ static void redirect_targets(void **state)
     assert_string_equal(
         location(f, "GET /moved?q=1 HTTP/1.1\r\nHost: s.test\r\n\r\n", loc, sizeof(loc)),
         "http://s.test:8443/new");
-    assert_int_equal(px_build_location(&f->c.lis->routes[6], &f->req, loc, 10), -ENOSPC);
+    assert_int_equal(px_build_location(&f->c.x->lis->routes[6], &f->req, loc, 10), -ENOSPC);
 }
 
 int test_route_run(void)
