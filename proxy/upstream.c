@@ -390,10 +390,11 @@ static void u_tls_input(struct px_up *u, bool eof)
             u_tls_failed(u, "handshake");
             return;
         }
+        struct px_conn *c = u->c; /* a failed request kick detaches u: u->c is NULL then */
         u->state = PX_UP_BUSY;
         rw_timer_cancel(&u->timer);
-        px_req_kick(u->c);
-        px_resp_kick(u->c);
+        px_req_kick(c);
+        px_resp_kick(c);
         return;
     }
     if (!u->c) { /* idle: tickets and alerts are fine, application data is not */

@@ -465,6 +465,17 @@ class UpstreamTlsTest(h.RwTestCase):
         # keep-alive to the TLS upstream: far fewer connections than requests
         self.assertLess(o.stats()["connections"], 10)
 
+    def test_bad_body_read_before_the_handshake_ends(self):
+        """A chunked body already read when a new TLS connection to the server becomes
+        ready is framed then: a bad chunk fails the exchange with 400 right there."""
+        a, _, _ = self.chain(data("root.crt"))
+        r, closed = h.raw_exchange(a.port, b"POST /upload HTTP/1.1\r\nHost: x\r\n"
+                                           b"Transfer-Encoding: chunked\r\n\r\nzz\r\n")
+        self.assertIsNotNone(r)
+        self.assertEqual(r.status, 400)
+        self.assertTrue(closed)
+        self.assertEqual(h.request(a.port, "GET", "/").status, 200)  # still serving
+
     def test_wrong_ca_gives_502_and_is_logged(self):
         a, _, _ = self.chain(data("clientca.crt"))
         r = h.request(a.port, "GET", "/")
