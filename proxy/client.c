@@ -441,7 +441,7 @@ static void c_head_more(struct px_conn *c)
 /* Every request, answered by ringwall or proxied, gets its exchange state and the
  * generation current now. false: c was closed (out of memory, or its listener is
  * gone). req NULL: a bad or unfinished head. */
-static bool c_begin(struct px_conn *c, const struct rw_h1_req *req)
+static inline bool c_begin(struct px_conn *c, const struct rw_h1_req *req)
 {
     c->x = px_xchg_get(c->w);
     if (!c->x || !px_conn_take_gen(c)) {

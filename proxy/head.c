@@ -151,27 +151,43 @@ static void put_via(struct hw *h, const struct rw_h1_head *m, const char *via)
     put(h, "\r\n", 2);
 }
 
+/* One IPv4 byte in decimal and a '.', from a table of two-digit pairs. */
+static inline char *put_octet(char *p, unsigned v)
+{
+    static const char d2[] = "00010203040506070809101112131415161718192021222324"
+                             "25262728293031323334353637383940414243444546474849"
+                             "50515253545556575859606162636465666768697071727374"
+                             "75767778798081828384858687888990919293949596979899";
+    if (v >= 100) {
+        unsigned h = v >= 200 ? 2 : 1;
+        *p++ = (char)('0' + h);
+        v -= 100 * h;
+        memcpy(p, d2 + 2 * v, 2);
+        p += 2;
+    } else if (v >= 10) {
+        memcpy(p, d2 + 2 * v, 2);
+        p += 2;
+    } else {
+        *p++ = (char)('0' + v);
+    }
+    *p = '.';
+    return p + 1;
+}
+
 size_t px_peer_text(const struct px_conn *c, char *buf)
 {
     if (c->peer.sa.sa_family == AF_INET) {
         /* by hand: this runs for every proxied request, and glibc's inet_ntop formats
          * IPv4 with sprintf */
         const uint8_t *a = (const uint8_t *)&c->peer.v4.sin_addr;
-        char *p = buf;
-        for (int i = 0; i < 4; i++) {
-            if (a[i] >= 100)
-                *p++ = (char)('0' + a[i] / 100);
-            if (a[i] >= 10)
-                *p++ = (char)('0' + a[i] / 10 % 10);
-            *p++ = (char)('0' + a[i] % 10);
-            *p++ = '.';
-        }
-        *--p = '\0';
-        return (size_t)(p - buf);
+        char *p = put_octet(put_octet(put_octet(put_octet(buf, a[0]), a[1]), a[2]), a[3]);
+        p[-1] = '\0';
+        return (size_t)(p - 1 - buf);
     }
-    if (c->peer.sa.sa_family == AF_INET6 &&
-        inet_ntop(AF_INET6, &c->peer.v6.sin6_addr, buf, PX_PEER_TEXT))
+    if (c->peer.sa.sa_family == AF_INET6) {
+        inet_ntop(AF_INET6, &c->peer.v6.sin6_addr, buf, PX_PEER_TEXT); /* cannot fail */
         return strlen(buf);
+    }
     memcpy(buf, "unknown", 8);
     return 7;
 }
@@ -181,7 +197,7 @@ static void put_forwarded(struct hw *h, const struct px_conn *c, const struct rw
                           const char *ip, size_t iplen)
 {
     put_list_open(h, "Forwarded", 9, &req->h, RW_H_FORWARDED);
-    if (memchr(ip, ':', iplen)) {
+    if (c->peer.sa.sa_family == AF_INET6) {
         put(h, "for=\"[", 6);
         put(h, ip, iplen);
         put(h, "]\"", 2);

@@ -84,6 +84,14 @@ static void peer_text(void **state)
         assert_int_equal(px_peer_text(&f->c, buf), strlen(v4[i]));
         assert_string_equal(buf, v4[i]);
     }
+    for (unsigned v = 0; v < 256; v++) { /* every byte value, against inet_ntop */
+        char want[INET_ADDRSTRLEN];
+        uint8_t *a = (uint8_t *)&f->c.peer.v4.sin_addr;
+        a[0] = (uint8_t)v, a[1] = (uint8_t)(255 - v), a[2] = (uint8_t)(v / 2), a[3] = (uint8_t)v;
+        assert_non_null(inet_ntop(AF_INET, &f->c.peer.v4.sin_addr, want, sizeof(want)));
+        assert_int_equal(px_peer_text(&f->c, buf), strlen(want));
+        assert_string_equal(buf, want);
+    }
     static const char longest[] = "ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255";
     f->c.peer.v6 = (struct sockaddr_in6){.sin6_family = AF_INET6};
     assert_int_equal(inet_pton(AF_INET6, longest, &f->c.peer.v6.sin6_addr), 1);
