@@ -372,8 +372,8 @@ void px_resp_kick(struct px_conn *c)
            n < RW_IO_MAX_IOV) {
         uint32_t used = 0;
         int k = 0;
-        if (px_body_step(b, x->rin.base + x->rin.off, x->rin.len - x->rin.off, &used, iov + n,
-                         &k, RW_IO_MAX_IOV - n) != PX_B_OK) {
+        if (px_body_step(b, x->rin.base + x->rin.off, x->rin.len - x->rin.off, &used, iov + n, &k,
+                         RW_IO_MAX_IOV - n) != PX_B_OK) {
             if (n)
                 break; /* send what is good; the error surfaces on the next turn */
             c->keep_alive = false;

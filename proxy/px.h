@@ -137,12 +137,12 @@ struct px_xchg {
     uint64_t tried[4];
     uint64_t t_sent_us; /* request head handed to the upstream */
     uint64_t lat_us;    /* request sent to response head */
-    struct px_gen *gen;                /* held (px_gen_hold): the request's generation */
+    struct px_gen *gen; /* held (px_gen_hold): the request's generation */
     const struct rw_cfg_listener *lis; /* borrowed from gen: the connection's listener */
-    struct px_in rin; /* response bytes not yet sent */
-    struct px_in rtx; /* response bytes the client send in flight still reads */
-    const struct rw_cfg_route *route; /* borrowed from gen */
-    struct px_up *up;                 /* borrowed while attached (its c points back) */
+    struct px_in rin;                  /* response bytes not yet sent */
+    struct px_in rtx;                  /* response bytes the client send in flight still reads */
+    const struct rw_cfg_route *route;  /* borrowed from gen */
+    struct px_up *up;                  /* borrowed while attached (its c points back) */
     char *out;   /* owned (hbuf): the head being sent (upstream request or client response) */
     char *rhead; /* owned (hbuf): client response head while the request head is in `out` */
     uint32_t out_len;
@@ -174,9 +174,9 @@ struct px_conn {
     bool eof;         /* client closed its side */
     bool waiting_buf; /* on the worker's ENOBUFS wait list */
     uint8_t req_minor;
-    uint32_t nreq;    /* requests served */
-    uint32_t xf;      /* PX_X_* */
-    uint32_t scanned; /* head bytes already searched for the terminator */
+    uint32_t nreq;       /* requests served */
+    uint32_t xf;         /* PX_X_* */
+    uint32_t scanned;    /* head bytes already searched for the terminator */
     struct rw_op rd, wr; /* rd also carries the final close (c_maybe_free) */
     struct rw_timer timer;
     struct px_in in; /* request bytes not yet consumed */
@@ -189,7 +189,7 @@ struct px_conn {
         struct sockaddr sa;
         struct sockaddr_in v4;
         struct sockaddr_in6 v6;
-    } peer; /* AF_INET (v4-mapped clients too), AF_INET6, or 0: unknown */
+    } peer;       /* AF_INET (v4-mapped clients too), AF_INET6, or 0: unknown */
     bool line_ok; /* the request line fits its limit */
 };
 

@@ -853,7 +853,7 @@ static struct backend be_epoll = {"epoll"};
     {                                                                                              \
         IO_T(io_accept_multishot, be), IO_T(io_recv_multishot, be),                                \
             IO_T(io_recv_oneshot_and_eof, be), IO_T(io_recv_enobufs_then_rearm, be),               \
-            IO_T(io_recv_bulk_and_fallback, be), IO_T(io_recv_burst_within_pool, be),                                           \
+            IO_T(io_recv_bulk_and_fallback, be), IO_T(io_recv_burst_within_pool, be),              \
             IO_T(io_send_short_writes, be), IO_T(io_send_iovecs, be),                              \
             IO_T(io_connect_ok_and_refused, be), IO_T(io_cancel_armed_recv, be),                   \
             IO_T(io_cancel_races_completion, be), IO_T(io_close_completes, be),                    \
