@@ -144,13 +144,17 @@ void px_conn_recv(struct px_conn *c)
 {
     if (c->rd_armed || c->state == PX_C_CLOSING || c->eof)
         return;
-    int rc = rw_io_recv(c->w->loop, &c->rd, c->fd, RW_RECV_ONESHOT);
+    /* plain: the backend may keep watching between requests (no submission per
+     * request); its completions then carry MORE and the op stays in flight */
+    bool held = rw_op_busy(&c->rd);
+    int rc = rw_io_recv(c->w->loop, &c->rd, c->fd, c->tls ? RW_RECV_ONESHOT : RW_RECV_KEEP);
     if (rc < 0) {
         px_conn_close(c);
         return;
     }
     c->rd_armed = true;
-    c->inflight++;
+    if (!held)
+        c->inflight++;
     px_conn_deadline(c);
 }
 
@@ -253,7 +257,7 @@ void px_conn_close(struct px_conn *c)
     px_pick_release(c, 0, false);
     px_balance_end(c);
     c_unwait(c);
-    if (c->rd_armed)
+    if (rw_op_busy(&c->rd))
         rw_io_cancel(c->w->loop, &c->rd);
     if (c->wr_busy || px_tls_writing(c))
         rw_io_cancel(c->w->loop, &c->wr);
@@ -375,7 +379,8 @@ static void c_on_read(struct rw_op *op, const struct rw_cqe *cqe)
 {
     struct px_conn *c = op->owner;
     struct px_worker *w = c->w;
-    c->inflight--;
+    if (!(cqe->flags & RW_CQE_MORE))
+        c->inflight--; /* else still held (RW_RECV_KEEP) */
     c->rd_armed = false;
     if (c->state == PX_C_CLOSING) {
         if (cqe->flags & RW_CQE_BUF)
