@@ -65,6 +65,8 @@ struct rw_loop {
     struct rw_bufpool pool;
     struct rw_bufpool bulk; /* count 0: none */
     uint64_t now_ms; /* cached CLOCK_MONOTONIC, ms */
+    uint64_t now_us; /* the same, us */
+    uint64_t turn_ns; /* CLOCK_MONOTONIC ns when this turn started */
     uint16_t buf_group;
     uint32_t entries;
     struct rw__op_ext *ext_free; /* owned: free op extensions */

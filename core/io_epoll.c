@@ -497,9 +497,7 @@ static int ep_run_once(struct rw_loop *l, int64_t timeout_ns)
         rw__loop_wait_begin(l);
     n = epoll_wait(b->epfd, b->evs, EP_MAX_EVENTS, timeout);
     if (timeout != 0)
-        rw__loop_wait_end(l);
-    else
-        l->now_ms = rw__clock_ms();
+        rw__loop_wait_end(l); /* else the turn's start time stands */
     if (n < 0) {
         if (errno != EINTR)
             return -errno;
