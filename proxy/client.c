@@ -144,10 +144,10 @@ void px_conn_recv(struct px_conn *c)
 {
     if (c->rd_armed || c->state == PX_C_CLOSING || c->eof)
         return;
-    /* plain: the backend may keep watching between requests (no submission per
-     * request); its completions then carry MORE and the op stays in flight */
+    /* the backend may keep watching between requests (no submission per request);
+     * its completions then carry MORE and the op stays in flight */
     bool held = rw_op_busy(&c->rd);
-    int rc = rw_io_recv(c->w->loop, &c->rd, c->fd, c->tls ? RW_RECV_ONESHOT : RW_RECV_KEEP);
+    int rc = rw_io_recv(c->w->loop, &c->rd, c->fd, RW_RECV_KEEP);
     if (rc < 0) {
         px_conn_close(c);
         return;
