@@ -144,10 +144,13 @@ void px_conn_recv(struct px_conn *c)
 {
     if (c->rd_armed || c->state == PX_C_CLOSING || c->eof)
         return;
-    /* the backend may keep watching between requests (no submission per request);
-     * its completions then carry MORE and the op stays in flight */
+    /* Once a connection is kept alive, the backend may keep watching it between
+     * requests (no submission per request); completions then carry MORE and the op
+     * stays in flight until cancelled. A new connection (often one request, then
+     * close) and a lingering one read one-shot: no watch to cancel at the close. */
     bool held = rw_op_busy(&c->rd);
-    int rc = rw_io_recv(c->w->loop, &c->rd, c->fd, RW_RECV_KEEP);
+    unsigned how = c->nreq && c->state != PX_C_LINGER ? RW_RECV_KEEP : RW_RECV_ONESHOT;
+    int rc = rw_io_recv(c->w->loop, &c->rd, c->fd, how);
     if (rc < 0) {
         px_conn_close(c);
         return;
