@@ -204,6 +204,10 @@ static inline int rw_io_connect(struct rw_loop *l, struct rw_op *op, int fd,
 {
     return rw__loop_ops(l)->connect(l, op, fd, sa, len);
 }
+/* Close fd once its ops have ended. A socket may also be closed with close(2) after
+ * its ops ended; a number reused after that must reach the loop again through
+ * rw_io_accept's completion or rw_io_connect (or a listener's rw_io_accept), which
+ * tell the epoll backend the number names a new file. */
 static inline int rw_io_close(struct rw_loop *l, struct rw_op *op, int fd)
 {
     return rw__loop_ops(l)->close(l, op, fd);

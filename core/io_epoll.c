@@ -109,6 +109,17 @@ static int ep_sync(struct ep *b, int fd, bool keep_in)
     return err;
 }
 
+/* fd was just made (accept4, or a socket about to connect or listen): any state we
+ * hold under its number belongs to an earlier file that was closed, perhaps with
+ * close(2) while its EPOLLIN was kept, and the kernel dropped that registration
+ * with it. Forget it, so the first op registers afresh (an ADD that finds the fd
+ * registered after all falls back to MOD). */
+static void ep_fd_new(struct ep *b, int fd)
+{
+    if (fd >= 0 && (uint32_t)fd < b->nfds && !b->fds[fd].rd && !b->fds[fd].wr)
+        b->fds[fd].mask = 0;
+}
+
 static void ep_ready_push(struct ep *b, struct rw_op *op, int32_t res)
 {
     op->_state |= RW__OP_READY;
@@ -213,6 +224,7 @@ static int ep_accept(struct rw_loop *l, struct rw_op *op, int lfd)
 {
     if (op->_state & RW__OP_ARMED)
         return -EBUSY;
+    ep_fd_new(l->be, lfd);
     return ep_start_wait(l->be, op, lfd, RW_OP_ACCEPT, RW__OP_MULTI, false);
 }
 
@@ -299,6 +311,7 @@ static int ep_connect(struct rw_loop *l, struct rw_op *op, int fd, const struct 
         return -EINVAL;
     if (ep_slot_busy(b, fd, true))
         return -EBUSY;
+    ep_fd_new(b, fd);
     if (connect(fd, sa, len) == 0) {
         ep_start_ready(b, op, fd, RW_OP_CONNECT, 0);
         return 0;
@@ -375,6 +388,7 @@ static void ep_do_accept(struct ep *b, int fd, struct rw_op *op)
         int nfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
         if (nfd >= 0) {
+            ep_fd_new(b, nfd);
             rw__op_complete(op, nfd, RW_CQE_MORE, 0);
             continue;
         }

@@ -920,6 +920,41 @@ static void io_close_completes(void **state)
     rec_free(c);
 }
 
+/* A socket closed with close(2) after its recv ended, and its number reused by the
+ * next accepted connection: the new connection's reads still complete (epoll keeps
+ * a read interest between recvs, which the kernel dropped with the old file). */
+static void io_fd_reuse_after_plain_close(void **state)
+{
+    struct fx *f = fx_get(state);
+    uint16_t port;
+    int lfd = tcp_listener(&port);
+    struct rec *a = rec_new(f->l);
+
+    assert_int_equal(START(rw_io_accept(f->l, &a->op, lfd)), 0);
+    for (int round = 0; round < 3; round++) {
+        struct rec *r = rec_new(f->l);
+        int cli = tcp_client(port);
+
+        run_until(f->l, &a->n, round + 1);
+        int fd = a->res[round];
+        assert_true(fd >= 0);
+        write_all(cli, "ping", 4);
+        assert_int_equal(START(rw_io_recv(f->l, &r->op, fd, RW_RECV_ONESHOT)), 0);
+        run_until(f->l, &r->finals, 1);
+        assert_int_equal(r->len, 4);
+        close(fd); /* not rw_io_close: the next accept reuses the number */
+        close(cli);
+        if (round > 0)
+            assert_int_equal(fd, a->res[0]);
+        rec_free(r);
+    }
+    a->finals = 0;
+    assert_int_equal(START(rw_io_cancel(f->l, &a->op)), 0);
+    run_until(f->l, &a->finals, 1);
+    close(lfd);
+    rec_free(a);
+}
+
 struct waker {
     struct rw_loop *l; /* borrowed */
     pthread_t loop_thread;
@@ -1087,6 +1122,7 @@ static struct backend be_epoll = {"epoll"};
             IO_T(io_recv_keep_asks, be), IO_T(io_recv_keep_backpressure, be),                       \
             IO_T(io_recv_keep_cancel, be), IO_T(io_recv_keep_then_plain, be),                       \
             IO_T(io_recv_unasked_no_spin, be),                                                     \
+            IO_T(io_fd_reuse_after_plain_close, be),                                               \
     }
 
 int rw_test_io_conformance(void)
