@@ -67,7 +67,7 @@ void px_conn_accepted(struct px_worker *w, const struct px_listener_w *l, int fd
         return;
     }
     const struct rw_cfg_listener *lc = &g->cfg->listeners[li];
-    struct px_conn *c = calloc(1, sizeof(*c));
+    struct px_conn *c = rw_slab_zalloc(w->conn_slab);
     if (!c) {
         atomic_fetch_sub(&px->nconns, 1);
         close(fd);

@@ -179,7 +179,7 @@ static void u_connect_failed(struct px_conn *c, struct px_up *u, int err)
 
 static struct px_up *u_new(struct px_worker *w, struct px_conn *c, struct rw_backend *be)
 {
-    struct px_up *u = calloc(1, sizeof(*u));
+    struct px_up *u = rw_slab_zalloc(w->up_slab);
     if (!u)
         return NULL;
     u->w = w;
