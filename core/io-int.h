@@ -17,11 +17,18 @@ enum {
     RW__OP_CANCEL = 1u << 2, /* cancel requested */
     RW__OP_READY = 1u << 3,  /* epoll: on the ready list, result in _pad */
     RW__OP_BULK = 1u << 4,   /* recv from the bulk pool (cleared when it falls back) */
+    /* io_uring RW_RECV_KEEP: */
+    RW__OP_KEEP = 1u << 5, /* held between the caller's asks (completions carry MORE) */
+    RW__OP_WANT = 1u << 6, /* the caller asked and has not been answered yet */
+    RW__OP_LIVE = 1u << 7, /* the kernel's multishot recv is still armed */
 };
 
 /* rw_op._hint bits: what the backend learnt from earlier ops on the same rw_op. */
 enum {
     RW__HINT_DRAINED = 1u << 0, /* io_uring: the last recv left the socket empty */
+    /* io_uring RW_RECV_KEEP, what arrived while nobody asked: */
+    RW__HINT_STASH = 1u << 1, /* bytes: a lent normal buffer, bid and length in _pad */
+    RW__HINT_TERM = 1u << 2,  /* the end (after the bytes): EOF, or errno in bits 8-15 */
 };
 
 /* A bid with this bit names a bulk-pool buffer (pools hold at most 32768). */
@@ -58,6 +65,8 @@ struct rw_loop {
     struct rw_bufpool pool;
     struct rw_bufpool bulk; /* count 0: none */
     uint64_t now_ms; /* cached CLOCK_MONOTONIC, ms */
+    uint64_t now_us; /* the same, us */
+    uint64_t turn_ns; /* CLOCK_MONOTONIC ns when this turn started */
     uint16_t buf_group;
     uint32_t entries;
     struct rw__op_ext *ext_free; /* owned: free op extensions */

@@ -100,6 +100,7 @@ struct rw_loop *rw_loop_new(const struct rw_io_ops *ops, const struct rw_loop_cf
     l->buf_group = c.buf_group;
     l->entries = c.entries;
     l->now_ms = rw__clock_ms();
+    l->now_us = l->now_ms * 1000u;
     l->wheel = rw_wheel_new(l->now_ms);
     e = l->wheel ? rw_bufpool_init(&l->pool, c.buf_count, c.buf_size) : -ENOMEM;
     if (e == 0 && c.bulk_count)
@@ -152,6 +153,11 @@ uint64_t rw_loop_now(const struct rw_loop *l)
     return l->now_ms;
 }
 
+uint64_t rw_loop_now_us(const struct rw_loop *l)
+{
+    return l->now_us;
+}
+
 struct rw_wheel *rw_loop_wheel(struct rw_loop *l)
 {
     return l->wheel;
@@ -189,9 +195,17 @@ static uint64_t clock_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* The loop's clocks from one reading. */
+static void loop_set_now(struct rw_loop *l, uint64_t ns)
+{
+    l->now_us = ns / 1000u;
+    l->now_ms = ns / 1000000u;
+}
+
 void rw__loop_wait_begin(struct rw_loop *l)
 {
-    uint64_t now = clock_ns();
+    /* the turn's start stands for now: filling the rings since took no time */
+    uint64_t now = l->turn_ns;
 
     if (l->busy_from && now > l->busy_from)
         l->busy_ns += now - l->busy_from;
@@ -204,7 +218,7 @@ void rw__loop_wait_end(struct rw_loop *l)
     if (rw__rcu_registered())
         rw_rcu_online();
     l->busy_from = clock_ns();
-    l->now_ms = l->busy_from / 1000000u;
+    loop_set_now(l, l->busy_from);
 }
 
 void rw_loop_stats(const struct rw_loop *l, uint64_t *iters, uint64_t *busy_ns)
@@ -231,7 +245,8 @@ int rw_loop_run_once(struct rw_loop *l, int64_t timeout_ns)
 {
     int n;
 
-    l->now_ms = rw__clock_ms();
+    l->turn_ns = clock_ns();
+    loop_set_now(l, l->turn_ns);
     l->iters++;
     n = l->ops->run_once(l, loop_wait_ns(l, timeout_ns));
     if (n < 0)

@@ -71,6 +71,16 @@ enum rw_recv_flags {
     RW_RECV_ONESHOT = 0,         /* one completion, then the op ends */
     RW_RECV_MULTISHOT = 1u << 0, /* stays armed until error/EOF/ENOBUFS/cancel */
     RW_RECV_BULK = 1u << 1,      /* prefer a bulk buffer (body data: fewer, larger reads) */
+    /* One completion per call, as ONESHOT, but the backend may keep watching the
+     * socket between calls (io_uring: a multishot recv with a byte limit), so that
+     * the next call costs no submission. Such a completion carries RW_CQE_MORE: the
+     * op is still held and the caller either calls rw_io_recv on it again (served
+     * from what arrived meanwhile, or by the watch) or ends it with rw_io_cancel; it
+     * must not reuse or free the op before a completion without RW_CQE_MORE. Bytes
+     * that arrive while nobody asks are kept, at most one normal buffer per op
+     * (back-pressure holds as with ONESHOT). A backend without it (epoll) treats it
+     * as ONESHOT. BULK is ignored while the watch is held. */
+    RW_RECV_KEEP = 1u << 2,
 };
 
 typedef void rw_op_fn(struct rw_op *op, const struct rw_cqe *cqe);
@@ -87,12 +97,19 @@ struct rw_op {
     uint8_t _kind;  /* enum rw_op_kind */
     uint8_t _state; /* backend flags: armed, multishot, cancelling */
     uint16_t _hint; /* backend hints that outlive one op (RW__HINT_*) */
-    uint32_t _pad;
+    uint32_t _pad;  /* backend scratch (epoll: a ready result; io_uring: a kept buffer) */
     /* send/connect state, lent by the loop only while such an op is in flight, so
      * that an idle connection's ops stay small */
     struct rw__op_ext *_x;
     struct rw_op *_next; /* epoll ready list */
 };
+
+/* The op was started and its final completion (one without RW_CQE_MORE) has not
+ * been delivered yet: it must not be freed; rw_io_cancel ends it. */
+static inline bool rw_op_busy(const struct rw_op *op)
+{
+    return op->_state & 1u; /* RW__OP_ARMED */
+}
 
 /* Loop creation parameters. */
 struct rw_loop_cfg {
@@ -145,8 +162,12 @@ const char *rw_loop_backend(const struct rw_loop *l);
  * offline around the blocking wait. Returns number of events handled or -errno. */
 int rw_loop_run_once(struct rw_loop *l, int64_t timeout_ns);
 
-/* Cached monotonic time in ms, refreshed once per loop turn. */
+/* Cached monotonic time in ms, refreshed once per loop turn (and after its wait). */
 uint64_t rw_loop_now(const struct rw_loop *l);
+
+/* The same clock in us: request timings read it instead of the clock (as nginx's
+ * and HAProxy's per-iteration time), so that a request costs no clock reads. */
+uint64_t rw_loop_now_us(const struct rw_loop *l);
 
 /* The loop's timer wheel. */
 struct rw_wheel *rw_loop_wheel(struct rw_loop *l);
@@ -184,6 +205,10 @@ static inline int rw_io_connect(struct rw_loop *l, struct rw_op *op, int fd,
 {
     return rw__loop_ops(l)->connect(l, op, fd, sa, len);
 }
+/* Close fd once its ops have ended. A socket may also be closed with close(2) after
+ * its ops ended; a number reused after that must reach the loop again through
+ * rw_io_accept's completion or rw_io_connect (or a listener's rw_io_accept), which
+ * tell the epoll backend the number names a new file. */
 static inline int rw_io_close(struct rw_loop *l, struct rw_op *op, int fd)
 {
     return rw__loop_ops(l)->close(l, op, fd);

@@ -74,13 +74,20 @@ static int ep_ctl(struct ep *b, int how, int fd, uint32_t events, uint32_t gen)
     return epoll_ctl(b->epfd, how, fd, &ev) < 0 ? -errno : 0;
 }
 
-/* Make fd's registration match its pending ops. */
-static int ep_sync(struct ep *b, int fd)
+/* Make fd's registration cover its pending ops. With keep_in, a registered EPOLLIN
+ * stays even without a reader: a connection reads again soon after each read (the
+ * next request, the next response), and dropping and re-adding the interest cost
+ * two epoll_ctl calls per request. An event that finds no reader removes it then
+ * (ep_on_event). Cancels and errors pass keep_in false: a socket closed with
+ * close(2) after a cancel must not stay registered under a reused number. */
+static int ep_sync(struct ep *b, int fd, bool keep_in)
 {
     struct ep_fd *e = &b->fds[fd];
     uint32_t want = (e->rd ? EPOLLIN : 0) | (e->wr ? EPOLLOUT : 0);
     int err;
 
+    if (keep_in)
+        want |= e->mask & EPOLLIN;
     if (want == e->mask)
         return 0;
     if (want == 0) {
@@ -100,6 +107,17 @@ static int ep_sync(struct ep *b, int fd)
     if (err == 0)
         e->mask = want;
     return err;
+}
+
+/* fd was just made (accept4, or a socket about to connect or listen): any state we
+ * hold under its number belongs to an earlier file that was closed, perhaps with
+ * close(2) while its EPOLLIN was kept, and the kernel dropped that registration
+ * with it. Forget it, so the first op registers afresh (an ADD that finds the fd
+ * registered after all falls back to MOD). */
+static void ep_fd_new(struct ep *b, int fd)
+{
+    if (fd >= 0 && (uint32_t)fd < b->nfds && !b->fds[fd].rd && !b->fds[fd].wr)
+        b->fds[fd].mask = 0;
 }
 
 static void ep_ready_push(struct ep *b, struct rw_op *op, int32_t res)
@@ -160,7 +178,7 @@ static int ep_start_wait(struct ep *b, struct rw_op *op, int fd, uint8_t kind, u
     op->_state = (uint8_t)(RW__OP_ARMED | state);
     op->_next = NULL;
     *slot = op;
-    err = ep_sync(b, fd);
+    err = ep_sync(b, fd, true);
     if (err < 0) {
         *slot = NULL;
         op->_state = 0;
@@ -168,8 +186,9 @@ static int ep_start_wait(struct ep *b, struct rw_op *op, int fd, uint8_t kind, u
     return err;
 }
 
-/* Remove a waiting op from its slot (before its final completion or on cancel). */
-static void ep_detach(struct ep *b, struct rw_op *op)
+/* Remove a waiting op from its slot (before its final completion or on cancel);
+ * keep_in: it ended normally (ep_sync). */
+static void ep_detach_as(struct ep *b, struct rw_op *op, bool keep_in)
 {
     struct ep_fd *e = &b->fds[op->_fd];
 
@@ -179,7 +198,12 @@ static void ep_detach(struct ep *b, struct rw_op *op)
         e->wr = NULL;
     else
         return;
-    (void)ep_sync(b, op->_fd); /* a failed DEL/MOD only means the fd is gone */
+    (void)ep_sync(b, op->_fd, keep_in); /* a failed DEL/MOD only means the fd is gone */
+}
+
+static void ep_detach(struct ep *b, struct rw_op *op)
+{
+    ep_detach_as(b, op, false);
 }
 
 static bool ep_still(const struct ep *b, int fd, const struct rw_op *op)
@@ -200,6 +224,7 @@ static int ep_accept(struct rw_loop *l, struct rw_op *op, int lfd)
 {
     if (op->_state & RW__OP_ARMED)
         return -EBUSY;
+    ep_fd_new(l->be, lfd);
     return ep_start_wait(l->be, op, lfd, RW_OP_ACCEPT, RW__OP_MULTI, false);
 }
 
@@ -286,6 +311,7 @@ static int ep_connect(struct rw_loop *l, struct rw_op *op, int fd, const struct 
         return -EINVAL;
     if (ep_slot_busy(b, fd, true))
         return -EBUSY;
+    ep_fd_new(b, fd);
     if (connect(fd, sa, len) == 0) {
         ep_start_ready(b, op, fd, RW_OP_CONNECT, 0);
         return 0;
@@ -362,6 +388,7 @@ static void ep_do_accept(struct ep *b, int fd, struct rw_op *op)
         int nfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
         if (nfd >= 0) {
+            ep_fd_new(b, nfd);
             rw__op_complete(op, nfd, RW_CQE_MORE, 0);
             continue;
         }
@@ -398,7 +425,7 @@ static void ep_do_recv(struct rw_loop *l, struct ep *b, int fd, struct rw_op *op
         n = recv(fd, rw_bufpool_addr(p, (uint16_t)bid), p->size, MSG_DONTWAIT);
         if (n > 0) {
             if (!multi)
-                ep_detach(b, op);
+                ep_detach_as(b, op, true);
             rw__op_complete(op, (int32_t)n, RW_CQE_BUF | (multi ? RW_CQE_MORE : 0),
                             (uint16_t)(bid | tag));
             /* A short read almost always drained the socket; level-triggered
@@ -435,7 +462,7 @@ static void ep_do_write(struct ep *b, int fd, struct rw_op *op)
         if (res > 0)
             res = (int)op->_x->total;
     }
-    ep_detach(b, op);
+    ep_detach_as(b, op, res >= 0);
     rw__op_complete(op, res, 0, 0);
 }
 
@@ -463,6 +490,7 @@ static void ep_on_event(struct rw_loop *l, struct ep *b, const struct epoll_even
     if ((uint32_t)fd >= b->nfds || b->fds[fd].gen != gen || b->fds[fd].mask == 0)
         return;
     e = &b->fds[fd];
+    bool reader = e->rd != NULL;
     if ((ev->events & rd_ev) && e->rd) {
         if (e->rd->_kind == RW_OP_ACCEPT)
             ep_do_accept(b, fd, e->rd);
@@ -474,6 +502,11 @@ static void ep_on_event(struct rw_loop *l, struct ep *b, const struct epoll_even
     e = &b->fds[fd];
     if ((ev->events & wr_ev) && e->wr)
         ep_do_write(b, fd, e->wr);
+    /* input (or a hangup) that nobody waits for: drop the kept EPOLLIN, or it is
+     * reported again every turn */
+    if (!reader && (ev->events & rd_ev) && (uint32_t)fd < b->nfds && b->fds[fd].gen == gen &&
+        !b->fds[fd].rd && b->fds[fd].mask)
+        (void)ep_sync(b, fd, false);
 }
 
 static int ep_timeout_ms(int64_t timeout_ns)
@@ -497,9 +530,7 @@ static int ep_run_once(struct rw_loop *l, int64_t timeout_ns)
         rw__loop_wait_begin(l);
     n = epoll_wait(b->epfd, b->evs, EP_MAX_EVENTS, timeout);
     if (timeout != 0)
-        rw__loop_wait_end(l);
-    else
-        l->now_ms = rw__clock_ms();
+        rw__loop_wait_end(l); /* else the turn's start time stands */
     if (n < 0) {
         if (errno != EINTR)
             return -errno;

@@ -42,6 +42,8 @@ enum { UR_NORMAL = 0, UR_BULK = 1 };
 struct ur {
     struct io_uring ring;
     struct ur_ring rings[2]; /* UR_NORMAL, UR_BULK (group buf_group + 1) */
+    struct rw_op *ready;     /* KEEP recvs to answer from what they kept (via _next) */
+    uint32_t keep_limit;     /* KEEP: per-recv and per-arm byte limit; 0: no KEEP here */
     bool ring_ok;      /* ring initialised */
     bool wake_armed;   /* the eventfd read is in flight */
     uint64_t wake_val; /* target of the eventfd read */
@@ -189,6 +191,11 @@ static int ur_init(struct rw_loop *l, const struct rw_loop_cfg *cfg)
     u->ring_ok = true;
     /* io_uring_enter then skips the ring fd lookup; failure (old kernel) is harmless */
     (void)io_uring_register_ring_fd(&u->ring);
+    /* Half a buffer per recv and per arm: what one arm brings while nobody asks then
+     * always fits in one buffer (the kernel stops an arm once its limit is reached,
+     * after a recv of at most the per-recv limit). Kernels before 6.17 refuse the
+     * limit (-EINVAL on the first KEEP recv): KEEP falls back to ONESHOT there. */
+    u->keep_limit = l->pool.size / 2 <= UINT16_MAX ? l->pool.size / 2 : 0;
     ret = ur_ring_init(u, &u->rings[UR_NORMAL], &l->pool, l->buf_group);
     if (ret == 0 && l->bulk.count)
         ret = ur_ring_init(u, &u->rings[UR_BULK], &l->bulk, (uint16_t)(l->buf_group + 1));
@@ -246,10 +253,17 @@ static int ur_accept(struct rw_loop *l, struct rw_op *op, int lfd)
 /* A recv SQE for op (its MULTI and BULK state bits say which). */
 static void ur_prep_recv(struct rw_loop *l, struct io_uring_sqe *sqe, struct rw_op *op)
 {
-    if (op->_state & RW__OP_MULTI)
+    if (op->_state & RW__OP_KEEP) {
+        struct ur *u = l->be;
+
+        io_uring_prep_recv_multishot(sqe, op->_fd, NULL, u->keep_limit, 0);
+        /* the arm's byte limit (sqe->optlen, which liburing 2.3 calls file_index) */
+        sqe->file_index = u->keep_limit;
+    } else if (op->_state & RW__OP_MULTI) {
         io_uring_prep_recv_multishot(sqe, op->_fd, NULL, 0, 0);
-    else
+    } else {
         io_uring_prep_recv(sqe, op->_fd, NULL, 0, 0);
+    }
     /* The last recv emptied the socket (a request was read and its response is
      * being sent; a response was read and the server is idle): more bytes are not
      * there yet, so wait for them instead of trying a recv that fails first. */
@@ -260,16 +274,65 @@ static void ur_prep_recv(struct rw_loop *l, struct io_uring_sqe *sqe, struct rw_
     io_uring_sqe_set_data(sqe, op);
 }
 
+/* Answer a held KEEP recv after this batch of completions (never from inside
+ * rw_io_recv or rw_io_cancel: the caller does not expect its callback there). */
+static void ur_ready_push(struct ur *u, struct rw_op *op)
+{
+    if (op->_state & RW__OP_READY)
+        return;
+    op->_state |= RW__OP_READY;
+    op->_next = u->ready;
+    u->ready = op;
+}
+
+/* A held KEEP recv asked again: answer from what it kept, let the live multishot
+ * answer, or arm again (a multishot if the caller still wants KEEP). */
+static int ur_keep_ask(struct rw_loop *l, struct ur *u, struct rw_op *op, unsigned flags)
+{
+    struct io_uring_sqe *sqe;
+
+    if (op->_state & (RW__OP_WANT | RW__OP_CANCEL))
+        return -EBUSY;
+    op->_state |= RW__OP_WANT;
+    if (op->_hint & (RW__HINT_STASH | RW__HINT_TERM)) {
+        ur_ready_push(u, op);
+        return 0;
+    }
+    if (op->_state & RW__OP_LIVE)
+        return 0;
+    sqe = ur_sqe(u);
+    if (!sqe) {
+        op->_state &= (uint8_t)~RW__OP_WANT;
+        return -EBUSY;
+    }
+    if (!(flags & RW_RECV_KEEP) || !u->keep_limit) {
+        /* an ordinary recv from now on: its completion (no MORE) ends the op */
+        op->_state &= (uint8_t)~(RW__OP_KEEP | RW__OP_MULTI);
+        if ((flags & RW_RECV_BULK) && l->bulk.count)
+            op->_state |= RW__OP_BULK;
+    } else {
+        op->_state |= RW__OP_LIVE;
+    }
+    ur_prep_recv(l, sqe, op);
+    return 0;
+}
+
 static int ur_recv(struct rw_loop *l, struct rw_op *op, int fd, unsigned flags)
 {
+    struct ur *u = l->be;
     int err = 0;
-    struct io_uring_sqe *sqe = ur_start(l, op, fd, RW_OP_RECV, &err);
+    struct io_uring_sqe *sqe;
 
+    if (op->_state & RW__OP_KEEP)
+        return ur_keep_ask(l, u, op, flags);
+    sqe = ur_start(l, op, fd, RW_OP_RECV, &err);
     if (!sqe)
         return err;
-    if (flags & RW_RECV_MULTISHOT)
+    if ((flags & RW_RECV_KEEP) && !(flags & RW_RECV_MULTISHOT) && u->keep_limit)
+        op->_state |= RW__OP_KEEP | RW__OP_WANT | RW__OP_LIVE | RW__OP_MULTI;
+    else if (flags & RW_RECV_MULTISHOT)
         op->_state |= RW__OP_MULTI;
-    if ((flags & RW_RECV_BULK) && l->bulk.count)
+    if ((flags & RW_RECV_BULK) && l->bulk.count && !(op->_state & RW__OP_KEEP))
         op->_state |= RW__OP_BULK;
     ur_prep_recv(l, sqe, op);
     return 0;
@@ -371,6 +434,12 @@ static int ur_cancel(struct rw_loop *l, struct rw_op *target)
 
     if (!(target->_state & RW__OP_ARMED))
         return -ENOENT;
+    if ((target->_state & RW__OP_KEEP) && !(target->_state & RW__OP_LIVE)) {
+        /* held with no kernel op: its final completion comes from the ready list */
+        target->_state |= RW__OP_CANCEL;
+        ur_ready_push(u, target);
+        return 0;
+    }
     sqe = ur_sqe(u);
     if (!sqe)
         return -EBUSY;
@@ -456,6 +525,174 @@ static void ur_send_done(struct rw_loop *l, struct ur *u, struct rw_op *op, int3
     ur_prep_send(sqe, op);
 }
 
+/* ---- RW_RECV_KEEP ---- */
+
+static uint32_t keep_len(const struct rw_op *op)
+{
+    return op->_pad >> 16;
+}
+
+static uint16_t keep_bid(const struct rw_op *op)
+{
+    return (uint16_t)(op->_pad & 0xffffu);
+}
+
+/* Drop what a KEEP recv kept (it is being cancelled). */
+static void ur_keep_drop(struct rw_loop *l, struct rw_op *op)
+{
+    if (op->_hint & RW__HINT_STASH)
+        rw_bufpool_put(&l->pool, keep_bid(op));
+    op->_hint &= (uint16_t)~(RW__HINT_STASH | RW__HINT_TERM | 0xff00u);
+}
+
+/* Keep n bytes in buffer bid (lent) until the caller asks: appended to the kept
+ * buffer, whose room one arm's limit guarantees. false: no room (a kernel that
+ * ignored the limit); the caller sees an error rather than lost bytes. */
+static bool ur_keep_bytes(struct rw_loop *l, struct rw_op *op, uint16_t bid, uint32_t n)
+{
+    if (!(op->_hint & RW__HINT_STASH)) {
+        op->_pad = (uint32_t)bid | (n << 16);
+        op->_hint |= RW__HINT_STASH;
+        return true;
+    }
+    uint32_t have = keep_len(op);
+    if (have + n > l->pool.size || have + n > UINT16_MAX) {
+        rw_bufpool_put(&l->pool, bid);
+        return false;
+    }
+    memcpy(rw_bufpool_addr(&l->pool, keep_bid(op)) + have, rw_bufpool_addr(&l->pool, bid), n);
+    rw_bufpool_put(&l->pool, bid);
+    op->_pad = (uint32_t)keep_bid(op) | ((have + n) << 16);
+    return true;
+}
+
+/* Keep the end of the stream (EOF: res 0, or an error) until the caller asks. */
+static void ur_keep_term(struct rw_op *op, int32_t res)
+{
+    uint32_t e = res < 0 && -res < 256 ? (uint32_t)-res : (res < 0 ? EIO : 0);
+
+    op->_hint = (uint16_t)((op->_hint & 0xffu) | RW__HINT_TERM | (e << 8));
+}
+
+/* The answer to a held KEEP recv that asked (or was cancelled), from what it kept. */
+static void ur_keep_answer(struct rw_loop *l, struct rw_op *op)
+{
+    if (op->_state & RW__OP_CANCEL) {
+        if (op->_state & RW__OP_LIVE)
+            return; /* the kernel op's final CQE answers */
+        ur_keep_drop(l, op);
+        rw__op_complete(op, -ECANCELED, 0, 0);
+        return;
+    }
+    if (!(op->_state & RW__OP_WANT))
+        return;
+    op->_state &= (uint8_t)~RW__OP_WANT;
+    if (op->_hint & RW__HINT_STASH) {
+        uint16_t bid = keep_bid(op);
+        int32_t n = (int32_t)keep_len(op);
+        bool more = (op->_state & RW__OP_LIVE) || (op->_hint & RW__HINT_TERM);
+
+        op->_hint &= (uint16_t)~RW__HINT_STASH;
+        if (!more)
+            op->_state &= (uint8_t)~RW__OP_KEEP;
+        rw__op_complete(op, n, RW_CQE_BUF | (more ? RW_CQE_MORE : 0), bid);
+        return;
+    }
+    if (op->_hint & RW__HINT_TERM) {
+        int32_t res = -(int32_t)(op->_hint >> 8);
+
+        op->_hint &= (uint16_t)~(RW__HINT_TERM | 0xff00u);
+        rw__op_complete(op, res, 0, 0);
+    }
+}
+
+static void ur_ready_run(struct rw_loop *l, struct ur *u)
+{
+    while (u->ready) {
+        struct rw_op *op = u->ready;
+
+        u->ready = op->_next;
+        op->_next = NULL;
+        op->_state &= (uint8_t)~RW__OP_READY;
+        ur_keep_answer(l, op);
+    }
+}
+
+/* A CQE of a KEEP recv. Bytes go to the caller if it asked and nothing is kept
+ * before them, else they are kept; so does the end of the stream. */
+static void ur_keep_cqe(struct rw_loop *l, struct ur *u, struct rw_op *op,
+                        const struct io_uring_cqe *cqe)
+{
+    int32_t res = cqe->res;
+    uint16_t bid = 0;
+    bool live = cqe->flags & IORING_CQE_F_MORE;
+    bool buf = false;
+
+    if (!live)
+        op->_state &= (uint8_t)~RW__OP_LIVE;
+    if (cqe->flags & IORING_CQE_F_BUFFER) {
+        struct ur_ring *r = &u->rings[UR_NORMAL];
+
+        bid = (uint16_t)(cqe->flags >> IORING_CQE_BUFFER_SHIFT);
+        if (r->in)
+            r->in--;
+        if (res > 0) {
+            rw_bufpool_lend(r->pool, bid);
+            buf = true;
+        } else {
+            rw_bufpool_push(r->pool, bid);
+        }
+    }
+    if (op->_state & RW__OP_CANCEL) {
+        if (buf)
+            rw_bufpool_put(&l->pool, bid);
+        if (!live) {
+            ur_keep_drop(l, op);
+            rw__op_complete(op, -ECANCELED, 0, 0);
+        }
+        return;
+    }
+    if (res == -EINVAL && !buf && !(op->_hint & (RW__HINT_STASH | RW__HINT_TERM))) {
+        /* a kernel without the multishot byte limit: ONESHOT from now on */
+        struct io_uring_sqe *sqe = ur_sqe(u);
+
+        u->keep_limit = 0;
+        op->_state &= (uint8_t)~(RW__OP_KEEP | RW__OP_MULTI | RW__OP_LIVE);
+        if (sqe) {
+            ur_prep_recv(l, sqe, op);
+            return;
+        }
+        res = -EBUSY;
+    }
+    if (res == -ENOBUFS && !live) {
+        /* the ring ran dry and ended the arm: arm again now if asked, else at the
+         * next ask */
+        if (!(op->_state & RW__OP_WANT) || (op->_hint & (RW__HINT_STASH | RW__HINT_TERM)))
+            return;
+        op->_state |= RW__OP_LIVE;
+        if (ur_enobufs(l, u, op))
+            return;
+        op->_state &= (uint8_t)~RW__OP_LIVE;
+    }
+    bool kept = op->_hint & (RW__HINT_STASH | RW__HINT_TERM);
+    if ((op->_state & RW__OP_WANT) && !kept) {
+        /* straight to the caller; held while the multishot lives */
+        op->_state &= (uint8_t)~RW__OP_WANT;
+        if (!live)
+            op->_state &= (uint8_t)~RW__OP_KEEP;
+        rw__op_complete(op, res, (buf ? RW_CQE_BUF : 0) | (live ? RW_CQE_MORE : 0), bid);
+        return;
+    }
+    if (buf) {
+        if (!ur_keep_bytes(l, op, bid, (uint32_t)res))
+            ur_keep_term(op, -EOVERFLOW);
+    } else if (res != -ENOBUFS) {
+        ur_keep_term(op, res);
+    }
+    if (op->_state & RW__OP_WANT)
+        ur_ready_push(u, op);
+}
+
 static void ur_dispatch(struct rw_loop *l, struct ur *u, const struct io_uring_cqe *cqe)
 {
     uint64_t ud = cqe->user_data;
@@ -473,6 +710,14 @@ static void ur_dispatch(struct rw_loop *l, struct ur *u, const struct io_uring_c
         return;
     }
     op = (struct rw_op *)(uintptr_t)ud;
+    if (op->_state & RW__OP_KEEP) {
+        if (cqe->res > 0 && !(cqe->flags & IORING_CQE_F_SOCK_NONEMPTY))
+            op->_hint |= RW__HINT_DRAINED;
+        else
+            op->_hint &= (uint16_t)~RW__HINT_DRAINED;
+        ur_keep_cqe(l, u, op, cqe);
+        return;
+    }
     if (op->_kind == RW_OP_SEND) {
         ur_send_done(l, u, op, cqe->res);
         return;
@@ -527,6 +772,8 @@ static int ur_run_once(struct rw_loop *l, int64_t timeout_ns)
         ur_ring_fill(&u->rings[i]);
         u->rings[i].added = false;
     }
+    if (u->ready)
+        timeout_ns = 0; /* KEEP answers are waiting: do not sleep */
     if (timeout_ns >= 0) {
         ts.tv_sec = timeout_ns / 1000000000;
         ts.tv_nsec = timeout_ns % 1000000000;
@@ -546,6 +793,10 @@ static int ur_run_once(struct rw_loop *l, int64_t timeout_ns)
         ur_dispatch(l, u, cqe);
     }
     io_uring_cq_advance(&u->ring, n);
+    if (u->ready) {
+        ur_ready_run(l, u);
+        n++;
+    }
     return (int)n;
 }
 

@@ -59,7 +59,7 @@ void px_conn_accepted(struct px_worker *w, const struct px_listener_w *l, int fd
         return;
     }
     const struct rw_cfg_listener *lc = &g->cfg->listeners[li];
-    struct px_conn *c = calloc(1, sizeof(*c));
+    struct px_conn *c = rw_slab_zalloc(w->conn_slab);
     if (!c) {
         atomic_fetch_sub(&px->nconns, 1);
         close(fd);
@@ -135,13 +135,20 @@ void px_conn_recv(struct px_conn *c)
 {
     if (c->rd_armed || c->state == PX_C_CLOSING || c->eof)
         return;
-    int rc = rw_io_recv(c->w->loop, &c->rd, c->fd, RW_RECV_ONESHOT);
+    /* Once a connection is kept alive, the backend may keep watching it between
+     * requests (no submission per request); completions then carry MORE and the op
+     * stays in flight until cancelled. A new connection (often one request, then
+     * close) and a lingering one read one-shot: no watch to cancel at the close. */
+    bool held = rw_op_busy(&c->rd);
+    unsigned how = c->nreq && c->state != PX_C_LINGER ? RW_RECV_KEEP : RW_RECV_ONESHOT;
+    int rc = rw_io_recv(c->w->loop, &c->rd, c->fd, how);
     if (rc < 0) {
         px_conn_close(c);
         return;
     }
     c->rd_armed = true;
-    c->inflight++;
+    if (!held)
+        c->inflight++;
     px_conn_deadline(c);
 }
 
@@ -248,7 +255,7 @@ void px_conn_close(struct px_conn *c)
         px_balance_end(c);
     }
     c_unwait(c);
-    if (c->rd_armed)
+    if (rw_op_busy(&c->rd))
         rw_io_cancel(c->w->loop, &c->rd);
     if (c->wr_busy || px_tls_writing(c))
         rw_io_cancel(c->w->loop, &c->wr);
@@ -361,7 +368,8 @@ static void c_on_read(struct rw_op *op, const struct rw_cqe *cqe)
 {
     struct px_conn *c = op->owner;
     struct px_worker *w = c->w;
-    c->inflight--;
+    if (!(cqe->flags & RW_CQE_MORE))
+        c->inflight--; /* else still held (RW_RECV_KEEP) */
     c->rd_armed = false;
     if (c->state == PX_C_CLOSING) {
         if (cqe->flags & RW_CQE_BUF)

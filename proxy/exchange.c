@@ -106,13 +106,6 @@ void px_exchange_fail(struct px_conn *c, int status)
     px_local_error(c, status, !(c->xf & PX_X_REQ_DONE));
 }
 
-static uint64_t now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
-}
-
 /* This attempt failed before the response reached the client: move to another
  * server if the retry policy allows it (the request was sent, so only requests
  * without a body of idempotent methods). true: the exchange goes on elsewhere. */
@@ -172,7 +165,7 @@ void px_req_kick(struct px_conn *c)
     if (!(c->xf & PX_X_REQ_HEAD_SENT)) {
         iov[n++] = (struct iovec){x->out, x->out_len};
         c->xf |= PX_X_REQ_HEAD_SENT;
-        x->t_sent_us = now_us();
+        x->t_sent_us = rw_loop_now_us(c->w->loop);
     }
     while (!b->done && c->in.bid != -2 && c->in.off < c->in.len && n < RW_IO_MAX_IOV) {
         uint32_t used = 0;
@@ -276,7 +269,7 @@ static void resp_head(struct px_conn *c)
         px_report(c, RW_OUT_OK, resp.status); /* passive health: the status decides */
         if (why && exchange_retry(c, why))
             return;
-        x->lat_us = now_us() - x->t_sent_us;
+        x->lat_us = rw_loop_now_us(c->w->loop) - x->t_sent_us;
         /* Answered before the client's body was all read: close after. Reuse the
          * server connection only if our whole request had been queued to it. */
         bool all_read = x->req_body.done, all_queued = all_read && x->req_body.fin_sent;

@@ -13,6 +13,7 @@
 #include "balancers/lb.h"
 #include "config/config.h"
 #include "core/io.h"
+#include "core/slab.h"
 #include "core/timer.h"
 #include "http/h1.h"
 
@@ -328,6 +329,8 @@ struct px_worker {
     bool buf_wake;               /* a buffer came back while some waited */
     struct px_conn *grave_c;     /* closed connections, freed after this loop turn */
     struct px_up *grave_u;
+    struct rw_slab *conn_slab;   /* owned: client connections (struct px_conn) */
+    struct rw_slab *up_slab;     /* owned: server connections (struct px_up) */
     struct px_xchg *xchg_free;   /* owned: free exchange state */
     uint32_t nxchg_free;
     char **hbufs;              /* owned: free head buffers */

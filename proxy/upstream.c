@@ -140,7 +140,7 @@ static void u_close(struct px_up *u)
     }
     u->state = PX_UP_DEAD;
     rw_timer_cancel(&u->timer);
-    if (u->rd_armed)
+    if (rw_op_busy(&u->rd))
         rw_io_cancel(u->w->loop, &u->rd);
     if (u->wr_busy || u->tls_phys)
         rw_io_cancel(u->w->loop, &u->wr);
@@ -179,7 +179,7 @@ static void u_connect_failed(struct px_conn *c, struct px_up *u, int err)
 
 static struct px_up *u_new(struct px_worker *w, struct px_conn *c, struct rw_backend *be)
 {
-    struct px_up *u = calloc(1, sizeof(*u));
+    struct px_up *u = rw_slab_zalloc(w->up_slab);
     if (!u)
         return NULL;
     u->w = w;
@@ -526,7 +526,11 @@ void px_up_arm_read(struct px_up *u)
     }
     /* a response body goes into a bulk buffer: fewer, larger reads and client sends */
     bool body = u->c && (u->c->xf & PX_X_RESP_HEAD);
-    int rc = rw_io_recv(u->w->loop, &u->rd, u->fd, body ? RW_RECV_BULK : RW_RECV_ONESHOT);
+    /* heads (and idle waits) on a plain connection: the backend may keep watching
+     * between responses, as on client connections */
+    bool held = rw_op_busy(&u->rd);
+    int rc = rw_io_recv(u->w->loop, &u->rd, u->fd,
+                        body ? RW_RECV_BULK : u->tls ? RW_RECV_ONESHOT : RW_RECV_KEEP);
     if (rc < 0) {
         if (u->c)
             px_resp_eof(u->c, rc);
@@ -535,7 +539,8 @@ void px_up_arm_read(struct px_up *u)
         return;
     }
     u->rd_armed = true;
-    u->inflight++;
+    if (!held)
+        u->inflight++;
     u_deadline(u);
 }
 
@@ -555,7 +560,8 @@ static void u_on_read(struct rw_op *op, const struct rw_cqe *cqe)
 {
     struct px_up *u = op->owner;
     struct px_worker *w = u->w;
-    u->inflight--;
+    if (!(cqe->flags & RW_CQE_MORE))
+        u->inflight--; /* else still held (RW_RECV_KEEP) */
     u->rd_armed = false;
     struct px_conn *c = u->c;
     if (u->tls && u->state != PX_UP_DEAD && cqe->res >= 0) {

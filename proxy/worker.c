@@ -127,12 +127,12 @@ void px_bury(struct px_worker *w)
         struct px_conn *c = w->grave_c;
         w->grave_c = c->next_wait;
         px_xchg_put(w, c->x);
-        free(c);
+        rw_slab_put(w->conn_slab, c);
     }
     while (w->grave_u) {
         struct px_up *u = w->grave_u;
         w->grave_u = u->next;
-        free(u);
+        rw_slab_put(w->up_slab, u);
     }
 }
 
@@ -382,6 +382,9 @@ static int worker_setup(struct px_worker *w)
     /* a partial head (< header_block) plus one more read always fits */
     w->hbuf_size = cfg->limit_header_block + rw_loop_buf_size(w->loop) + 1024;
     w->hbufs = calloc(PX_HBUF_KEEP, sizeof(char *));
+    /* connections live in chunks of their own, packed, apart from request buffers */
+    w->conn_slab = rw_slab_new(sizeof(struct px_conn));
+    w->up_slab = rw_slab_new(sizeof(struct px_up));
     w->hdrs = calloc(RW_H1_MAX_HEADERS, sizeof(struct rw_hdr));
     w->lis = calloc(PX_MAX_SLOTS, sizeof(*w->lis));
     w->match_data = pcre2_match_data_create(1, NULL);
@@ -391,7 +394,8 @@ static int worker_setup(struct px_worker *w)
         pcre2_set_match_limit(w->match_ctx, PX_RE_MATCH_LIMIT);
         pcre2_set_depth_limit(w->match_ctx, PX_RE_DEPTH_LIMIT);
     }
-    if (!w->hbufs || !w->hdrs || !w->lis || !w->match_data || !w->match_ctx)
+    if (!w->hbufs || !w->conn_slab || !w->up_slab || !w->hdrs || !w->lis || !w->match_data ||
+        !w->match_ctx)
         return -ENOMEM;
     return 0;
 }
@@ -416,6 +420,9 @@ static void worker_teardown(struct px_worker *w)
         free(x);
     }
     free(w->hbufs);
+    rw_slab_free(w->conn_slab);
+    rw_slab_free(w->up_slab);
+    w->conn_slab = w->up_slab = NULL;
     free(w->hdrs);
     if (w->match_data)
         pcre2_match_data_free(w->match_data);

@@ -14,6 +14,7 @@ int main(void)
 
     failed += rw_test_timer();
     failed += rw_test_buf();
+    failed += rw_test_slab();
     failed += rw_test_log();
     failed += rw_test_io_conformance();
     return failed ? 1 : 0;

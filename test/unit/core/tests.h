@@ -5,6 +5,7 @@
 
 int rw_test_timer(void);
 int rw_test_buf(void);
+int rw_test_slab(void);
 int rw_test_log(void);
 int rw_test_io_conformance(void);
 
