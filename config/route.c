@@ -369,10 +369,13 @@ static void route_need_client_auth(struct rw__cfg_ctx *c, const struct rw_cfg_tl
 }
 
 /* "DNS:Alice.Example" -> "DNS:alice.example": the type as tls/ spells it, DNS names
- * lower-case (they compare case-insensitively). */
+ * lower-case (they compare case-insensitively). s passed route_check_san; NULL if
+ * it did not. */
 static char *route_san_canonical(const char *s)
 {
     int type = route_san_type(s);
+    if (type < 0 || type > SAN_IP)
+        return NULL;
     const char *v = strchr(s, ':') + 1;
     size_t tl = strlen(san_types[type]), vl = strlen(v);
     char *out = rw__cfg_xcalloc(1, tl + 1 + vl + 1);
@@ -402,6 +405,8 @@ static void route_match_cert(struct rw__cfg_ctx *c, const json_t *o, const struc
     for (uint32_t i = 0; i < cm->nsans; i++) {
         char *canon = route_san_canonical(cm->sans[i]);
 
+        if (!canon)
+            continue; /* refused by route_check_san: the config is not used */
         free(cm->sans[i]);
         cm->sans[i] = canon;
     }
