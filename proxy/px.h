@@ -358,6 +358,8 @@ struct rw_proxy {
     const struct rw_io_ops *io;    /* borrowed */
     uint32_t nworkers;
     struct px_worker *workers;     /* owned */
+    uint64_t trim_busy_ns;         /* main: the workers' busy time at the last tick */
+    uint64_t trim_work_ns;         /* main: busy time since the heap was last trimmed */
     struct px_gen *gen;            /* counted (one ref), RCU-published: the current one */
     _Atomic uint64_t gen_id;
     struct px_gen *_Atomic retired_gens; /* unreferenced, freed by px_reap (main) */

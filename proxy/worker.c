@@ -3,6 +3,7 @@
 #include "proxy/proxy.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -488,6 +489,28 @@ static void *worker_main(void *arg)
 
 /* ---- public ---- */
 
+/* A burst of requests leaves freed request buffers spread through the workers'
+ * malloc arenas, resident where they were touched (measured: 150-300 bytes per
+ * idle connection held after a burst). When the workers have done real work since
+ * the last trim and are quiet now, give those free pages back (malloc_trim, which
+ * releases free pages inside the arenas too). Under load it never runs. */
+#define PX_TRIM_WORK_NS (5ull * 1000 * 1000)  /* work since the last trim */
+#define PX_TRIM_QUIET_NS (2ull * 1000 * 1000)  /* at most this much in the last tick */
+
+static void px_heap_trim(struct rw_proxy *p)
+{
+    uint64_t busy = 0;
+    for (uint32_t i = 0; i < p->nworkers; i++)
+        busy += atomic_load_explicit(&p->workers[i].st_busy_ns, memory_order_relaxed);
+    uint64_t tick = busy >= p->trim_busy_ns ? busy - p->trim_busy_ns : 0;
+    p->trim_busy_ns = busy;
+    p->trim_work_ns += tick;
+    if (p->trim_work_ns < PX_TRIM_WORK_NS || tick > PX_TRIM_QUIET_NS)
+        return;
+    p->trim_work_ns = 0;
+    malloc_trim(0);
+}
+
 void rw_proxy_tick(struct rw_proxy *p)
 {
     struct timespec ts;
@@ -500,6 +523,7 @@ void rw_proxy_tick(struct rw_proxy *p)
     px_reap(p); /* generations whose last request ended */
     px_tls_reload(p, false); /* certificate files that changed on disk */
     px_ops_unlock(p);
+    px_heap_trim(p);
 }
 
 struct rw_proxy *rw_proxy_new(const struct rw_cfg *cfg, const struct rw_io_ops *io,
