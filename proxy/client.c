@@ -135,12 +135,13 @@ void px_conn_recv(struct px_conn *c)
 {
     if (c->rd_armed || c->state == PX_C_CLOSING || c->eof)
         return;
-    /* Once a connection is kept alive, the backend may keep watching it between
-     * requests (no submission per request); completions then carry MORE and the op
-     * stays in flight until cancelled. A new connection (often one request, then
-     * close) and a lingering one read one-shot: no watch to cancel at the close. */
+    /* Once a connection is kept alive, the backend may keep watching it for the
+     * next heads (no submission per request); completions then carry MORE and the
+     * op stays in flight until cancelled. A new connection (often one request,
+     * then close) and a lingering one read one-shot: no watch to cancel at the
+     * close; so do request bodies (the watch's reads are capped at half a buffer). */
     bool held = rw_op_busy(&c->rd);
-    unsigned how = c->nreq && c->state != PX_C_LINGER ? RW_RECV_KEEP : RW_RECV_ONESHOT;
+    unsigned how = c->nreq && c->state == PX_C_HEAD ? RW_RECV_KEEP : RW_RECV_ONESHOT;
     int rc = rw_io_recv(c->w->loop, &c->rd, c->fd, how);
     if (rc < 0) {
         px_conn_close(c);
