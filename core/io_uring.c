@@ -44,6 +44,7 @@ struct ur {
     struct ur_ring rings[2]; /* UR_NORMAL, UR_BULK (group buf_group + 1) */
     struct rw_op *ready;     /* KEEP recvs to answer from what they kept (via _next) */
     uint32_t keep_limit;     /* KEEP: per-recv and per-arm byte limit; 0: no KEEP here */
+    bool keep_refused;       /* test hook: KEEP recvs are sent as a pre-6.17 kernel sees them */
     bool ring_ok;      /* ring initialised */
     bool wake_armed;   /* the eventfd read is in flight */
     uint64_t wake_val; /* target of the eventfd read */
@@ -196,6 +197,9 @@ static int ur_init(struct rw_loop *l, const struct rw_loop_cfg *cfg)
      * after a recv of at most the per-recv limit). Kernels before 6.17 refuse the
      * limit (-EINVAL on the first KEEP recv): KEEP falls back to ONESHOT there. */
     u->keep_limit = l->pool.size / 2 <= UINT16_MAX ? l->pool.size / 2 : 0;
+    /* Tests of the fallback on kernels that have the limit: the first KEEP recv is
+     * made invalid (addr2), so the kernel answers -EINVAL as an older one does. */
+    u->keep_refused = getenv("RW_TEST_IO_URING_NO_RECV_LIMIT") != NULL;
     ret = ur_ring_init(u, &u->rings[UR_NORMAL], &l->pool, l->buf_group);
     if (ret == 0 && l->bulk.count)
         ret = ur_ring_init(u, &u->rings[UR_BULK], &l->bulk, (uint16_t)(l->buf_group + 1));
@@ -259,6 +263,8 @@ static void ur_prep_recv(struct rw_loop *l, struct io_uring_sqe *sqe, struct rw_
         io_uring_prep_recv_multishot(sqe, op->_fd, NULL, u->keep_limit, 0);
         /* the arm's byte limit (sqe->optlen, which liburing 2.3 calls file_index) */
         sqe->file_index = u->keep_limit;
+        if (u->keep_refused)
+            sqe->addr2 = 1;
     } else if (op->_state & RW__OP_MULTI) {
         io_uring_prep_recv_multishot(sqe, op->_fd, NULL, 0, 0);
     } else {

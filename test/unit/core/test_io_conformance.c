@@ -480,6 +480,37 @@ static void io_recv_keep_asks(void **state)
     keeper_free(k);
 }
 
+/* A kernel without the multishot byte limit (before 6.17) refuses the first KEEP
+ * recv with -EINVAL: the backend falls back to one-shot recvs, unseen by callers. */
+static void io_recv_keep_fallback(void **state)
+{
+    struct fx *f = fx_get(state);
+    struct rw_loop_cfg cfg = {.entries = 32, .buf_count = 16, .buf_size = 4096};
+    int err = 0, sv[2];
+
+    setenv("RW_TEST_IO_URING_NO_RECV_LIMIT", "1", 1);
+    struct rw_loop *l = rw_loop_new(f->ops, &cfg, &err);
+    unsetenv("RW_TEST_IO_URING_NO_RECV_LIMIT");
+    assert_non_null(l);
+    struct keeper *k = keeper_new(l);
+    stream_pair(sv);
+    write_all(sv[1], "a", 1);
+    keeper_ask(k, sv[0], RW_RECV_KEEP);
+    assert_int_equal(k->last, 1);
+    write_all(sv[1], "bc", 2);
+    keeper_ask(k, sv[0], RW_RECV_KEEP);
+    close(sv[1]);
+    for (int i = 0; i < 4 && k->last != 0; i++)
+        keeper_ask(k, sv[0], RW_RECV_KEEP);
+    assert_int_equal(k->len, 3);
+    assert_memory_equal(k->data, "abc", 3);
+    assert_int_equal(k->last, 0);
+    assert_int_equal(k->nmore, 0); /* one-shot: nothing held between asks */
+    close(sv[0]);
+    keeper_free(k);
+    rw_loop_free(l);
+}
+
 /* A sender that does not wait for asks fills at most one buffer per op: the rest
  * stays in the socket (back-pressure) and arrives in order, ask by ask. */
 static void io_recv_keep_backpressure(void **state)
@@ -1154,6 +1185,7 @@ static struct backend be_epoll = {"epoll"};
             IO_T(io_recv_keep_asks, be), IO_T(io_recv_keep_backpressure, be),                      \
             IO_T(io_recv_keep_cancel, be), IO_T(io_recv_keep_then_plain, be),                      \
             IO_T(io_recv_unasked_no_spin, be), IO_T(io_fd_reuse_after_plain_close, be),            \
+            IO_T(io_recv_keep_fallback, be),                                                       \
     }
 
 int rw_test_io_conformance(void)
