@@ -607,6 +607,11 @@ static void ur_keep_answer(struct rw_loop *l, struct rw_op *op)
     if (op->_hint & RW__HINT_TERM) {
         int32_t res = -(int32_t)(op->_hint >> 8);
 
+        if (op->_state & RW__OP_LIVE) {
+            op->_state |= RW__OP_WANT; /* its final CQE answers (ur_keep_cqe) */
+            return;
+        }
+
         op->_hint &= (uint16_t)~(RW__HINT_TERM | 0xff00u);
         rw__op_complete(op, res, 0, 0);
     }
@@ -690,9 +695,18 @@ static void ur_keep_cqe(struct rw_loop *l, struct ur *u, struct rw_op *op,
         return;
     }
     if (buf) {
-        if (!ur_keep_bytes(l, op, bid, (uint32_t)res))
+        if (!ur_keep_bytes(l, op, bid, (uint32_t)res) && !(op->_hint & RW__HINT_TERM)) {
+            /* no room: a kernel that ignored the limit. End with an error rather
+             * than lose bytes, and stop the arm: the op must not outlive its end. */
+            struct io_uring_sqe *sqe = live ? ur_sqe(u) : NULL;
+
             ur_keep_term(op, -EOVERFLOW);
-    } else if (res != -ENOBUFS) {
+            if (sqe) {
+                io_uring_prep_cancel(sqe, op, 0);
+                io_uring_sqe_set_data64(sqe, RW__UD_IGNORE);
+            }
+        }
+    } else if (res != -ENOBUFS && !(op->_hint & RW__HINT_TERM)) {
         ur_keep_term(op, res);
     }
     if (op->_state & RW__OP_WANT)
