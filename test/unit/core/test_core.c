@@ -17,5 +17,7 @@ int main(void)
     failed += rw_test_slab();
     failed += rw_test_log();
     failed += rw_test_io_conformance();
+    failed += rw_test_io_recv();
+    failed += rw_test_io_keep();
     return failed ? 1 : 0;
 }

@@ -8,5 +8,7 @@ int rw_test_buf(void);
 int rw_test_slab(void);
 int rw_test_log(void);
 int rw_test_io_conformance(void);
+int rw_test_io_recv(void);
+int rw_test_io_keep(void);
 
 #endif

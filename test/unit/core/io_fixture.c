@@ -1,0 +1,161 @@
+/* SPDX-License-Identifier: MIT */
+/* Shared fixture of the core/io conformance tests (see io_fixture.h). */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "test/unit/core/io_fixture.h"
+
+bool g_in_start;
+
+struct backend rw_io_be_uring = {"io_uring"};
+struct backend rw_io_be_epoll = {"epoll"};
+
+void rec_cb(struct rw_op *op, const struct rw_cqe *c)
+{
+    struct rec *r = op->owner;
+
+    /* Completions never run from inside a start call. */
+    assert_false(g_in_start);
+    assert_int_equal(r->finals, 0); /* nothing after the final completion */
+    if (r->n < 256) {
+        r->res[r->n] = c->res;
+        r->flags[r->n] = c->flags;
+    }
+    r->n++;
+    if (c->flags & RW_CQE_BUF) {
+        assert_true(c->res > 0);
+        if (r->len + (size_t)c->res > r->cap) {
+            r->cap = (r->len + (size_t)c->res) * 2;
+            r->data = realloc(r->data, r->cap);
+        }
+        memcpy(r->data + r->len, rw_loop_buf(r->l, c->bid), (size_t)c->res);
+        r->len += (size_t)c->res;
+        if (r->keep_bufs)
+            r->kept[r->nkept++] = c->bid;
+        else
+            rw_loop_buf_put(r->l, c->bid);
+    } else if (c->res >= 0 && r->op._kind == RW_OP_RECV) {
+        assert_int_equal(c->res, 0); /* recv without a buffer: only EOF */
+    }
+    if (!(c->flags & RW_CQE_MORE))
+        r->finals++;
+}
+
+struct rec *rec_new(struct rw_loop *l)
+{
+    struct rec *r = calloc(1, sizeof(*r));
+
+    r->op.cb = rec_cb;
+    r->op.owner = r;
+    r->l = l;
+    return r;
+}
+
+void rec_free(struct rec *r)
+{
+    free(r->data);
+    free(r);
+}
+
+void run_until(struct rw_loop *l, const int *counter, int target)
+{
+    for (int i = 0; i < MAX_TURNS && *counter < target; i++)
+        assert_true(rw_loop_run_once(l, TURN_NS) >= 0);
+    assert_true(*counter >= target);
+}
+
+/* A few more turns, to show that nothing else arrives. */
+void run_idle(struct rw_loop *l, int turns)
+{
+    for (int i = 0; i < turns; i++)
+        assert_true(rw_loop_run_once(l, 2 * 1000 * 1000) >= 0);
+}
+
+int fx_setup(void **state)
+{
+    const struct backend *be = *state;
+    struct fx *f = calloc(1, sizeof(*f));
+    struct rw_loop_cfg cfg = {
+        .backend = be->name, .entries = 64, .buf_count = 64, .buf_size = 4096};
+    int err = 0;
+
+    f->ops = rw_io_select(be->name, &err);
+    if (f->ops) {
+        f->l = rw_loop_new(f->ops, &cfg, &err);
+        assert_non_null(f->l);
+        assert_string_equal(rw_loop_backend(f->l), be->name);
+    }
+    *state = f;
+    return 0;
+}
+
+int fx_teardown(void **state)
+{
+    struct fx *f = *state;
+
+    rw_loop_free(f->l);
+    free(f);
+    return 0;
+}
+
+struct fx *fx_get(void **state)
+{
+    struct fx *f = *state;
+
+    if (!f->l)
+        skip(); /* backend not usable on this host */
+    return f;
+}
+
+int tcp_listener(uint16_t *port)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(sa);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+    assert_true(fd >= 0);
+    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    assert_int_equal(listen(fd, 64), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+    *port = ntohs(sa.sin_port);
+    return fd;
+}
+
+struct sockaddr_in loopback(uint16_t port)
+{
+    struct sockaddr_in sa = {
+        .sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    return sa;
+}
+
+/* A blocking client connected to port (the kernel completes it from the backlog). */
+int tcp_client(uint16_t port)
+{
+    struct sockaddr_in sa = loopback(port);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+    assert_true(fd >= 0);
+    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    return fd;
+}
+
+void stream_pair(int sv[2])
+{
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
+}
+
+void write_all(int fd, const void *p, size_t n)
+{
+    assert_int_equal(write(fd, p, n), (ssize_t)n);
+}
