@@ -531,6 +531,32 @@ static void ur_send_done(struct rw_loop *l, struct ur *u, struct rw_op *op, int3
     ur_prep_send(sqe, op);
 }
 
+/* The buffer a recv CQE names, which its ring gave up: lent to the caller when it
+ * holds bytes (true; *bid as callers name it), else (EOF, or an error that still
+ * consumed one) straight back on the free stack. */
+static bool ur_cqe_buf(struct ur *u, const struct rw_op *op, const struct io_uring_cqe *cqe,
+                       uint16_t *bid)
+{
+    bool bulk = op->_state & RW__OP_BULK;
+    struct ur_ring *r = &u->rings[bulk ? UR_BULK : UR_NORMAL];
+    uint16_t b;
+
+    if (!(cqe->flags & IORING_CQE_F_BUFFER))
+        return false;
+    b = (uint16_t)(cqe->flags >> IORING_CQE_BUFFER_SHIFT);
+    /* (a count that drifted could only change the window's size: the ring is as
+     * large as the pool and gets only buffers that are on the free stack) */
+    if (r->in)
+        r->in--;
+    if (cqe->res <= 0) {
+        rw_bufpool_push(r->pool, b);
+        return false;
+    }
+    rw_bufpool_lend(r->pool, b);
+    *bid = bulk ? (uint16_t)(b | RW__BID_BULK) : b;
+    return true;
+}
+
 /* ---- RW_RECV_KEEP ---- */
 
 static uint32_t keep_len(const struct rw_op *op)
@@ -637,23 +663,10 @@ static void ur_keep_cqe(struct rw_loop *l, struct ur *u, struct rw_op *op,
     int32_t res = cqe->res;
     uint16_t bid = 0;
     bool live = cqe->flags & IORING_CQE_F_MORE;
-    bool buf = false;
+    bool buf = ur_cqe_buf(u, op, cqe, &bid); /* a KEEP recv is never BULK: bid is plain */
 
     if (!live)
         op->_state &= (uint8_t)~RW__OP_LIVE;
-    if (cqe->flags & IORING_CQE_F_BUFFER) {
-        struct ur_ring *r = &u->rings[UR_NORMAL];
-
-        bid = (uint16_t)(cqe->flags >> IORING_CQE_BUFFER_SHIFT);
-        if (r->in)
-            r->in--;
-        if (res > 0) {
-            rw_bufpool_lend(r->pool, bid);
-            buf = true;
-        } else {
-            rw_bufpool_push(r->pool, bid);
-        }
-    }
     if (op->_state & RW__OP_CANCEL) {
         if (buf)
             rw_bufpool_put(&l->pool, bid);
@@ -730,14 +743,6 @@ static void ur_dispatch(struct rw_loop *l, struct ur *u, const struct io_uring_c
         return;
     }
     op = (struct rw_op *)(uintptr_t)ud;
-    if (op->_state & RW__OP_KEEP) {
-        if (cqe->res > 0 && !(cqe->flags & IORING_CQE_F_SOCK_NONEMPTY))
-            op->_hint |= RW__HINT_DRAINED;
-        else
-            op->_hint &= (uint16_t)~RW__HINT_DRAINED;
-        ur_keep_cqe(l, u, op, cqe);
-        return;
-    }
     if (op->_kind == RW_OP_SEND) {
         ur_send_done(l, u, op, cqe->res);
         return;
@@ -747,30 +752,17 @@ static void ur_dispatch(struct rw_loop *l, struct ur *u, const struct io_uring_c
             op->_hint |= RW__HINT_DRAINED;
         else
             op->_hint &= (uint16_t)~RW__HINT_DRAINED;
+        if (op->_state & RW__OP_KEEP) {
+            ur_keep_cqe(l, u, op, cqe);
+            return;
+        }
     }
     if (cqe->flags & IORING_CQE_F_MORE)
         flags |= RW_CQE_MORE;
     else if (cqe->res == -ENOBUFS && ur_enobufs(l, u, op))
         return;
-    if (cqe->flags & IORING_CQE_F_BUFFER) {
-        struct ur_ring *r = &u->rings[(op->_state & RW__OP_BULK) ? UR_BULK : UR_NORMAL];
-
-        bid = (uint16_t)(cqe->flags >> IORING_CQE_BUFFER_SHIFT);
-        /* (a count that drifted could only change the window's size: the ring is as
-         * large as the pool and gets only buffers that are on the free stack) */
-        if (r->in)
-            r->in--;
-        if (cqe->res > 0) {
-            rw_bufpool_lend(r->pool, bid);
-            if (op->_state & RW__OP_BULK)
-                bid |= RW__BID_BULK;
-            flags |= RW_CQE_BUF;
-        } else {
-            /* EOF or error that still consumed a buffer: it goes straight back. */
-            rw_bufpool_push(r->pool, bid);
-            bid = 0;
-        }
-    }
+    if (ur_cqe_buf(u, op, cqe, &bid))
+        flags |= RW_CQE_BUF;
     rw__op_complete(op, cqe->res, flags, bid);
 }
 
