@@ -13,6 +13,15 @@ import harness as h
 from test_ops import AdminSock, metric, parse_metrics, wait_until
 
 
+def refuses(port):
+    """True if nothing accepts connections on 127.0.0.1:port."""
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        return False
+    except OSError:
+        return True
+
+
 def origin_of(port, path="/", conn=None):
     c = conn or h.http_conn(port)
     c.request("GET", path, headers={"Host": "test.local"})
@@ -140,13 +149,7 @@ class ReloadTest(h.RwTestCase):
         self.assertEqual(resp.status, 200)
         resp.read()
 
-        def refused():
-            try:
-                socket.create_connection(("127.0.0.1", port2), timeout=1).close()
-                return False
-            except OSError:
-                return True
-        self.assertTrue(wait_until(refused, 5), "removed listener still accepts")
+        self.assertTrue(wait_until(lambda: refuses(port2), 5), "removed listener still accepts")
         self.assertEqual(origin_of(p.port), (200, "A"))  # the one that stayed never closed
         # the same address again later
         r = self.reload(self.config("a", extra_listener=second))
@@ -164,13 +167,8 @@ class ReloadTest(h.RwTestCase):
             self.assertTrue(self.reload(self.config("a", extra_listener=second))["ok"])
             self.assertTrue(self.reload(self.config("a"))["ok"])
 
-            def refused():
-                try:
-                    socket.create_connection(("127.0.0.1", port2), timeout=1).close()
-                    return False
-                except OSError:
-                    return True
-            self.assertTrue(wait_until(refused, 5), "port %d still accepts" % port2)
+            self.assertTrue(wait_until(lambda: refuses(port2), 5),
+                            "port %d still accepts" % port2)
         self.assertEqual(origin_of(p.port), (200, "A"))
 
     def test_server_state_carries_over(self):
