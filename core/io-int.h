@@ -91,9 +91,6 @@ static inline struct rw_bufpool *rw__loop_pool(struct rw_loop *l, uint16_t *bid)
     return &l->pool;
 }
 
-/* CLOCK_MONOTONIC in ms. Any thread. */
-uint64_t rw__clock_ms(void);
-
 /* Around a blocking wait: RCU offline (if registered) / online and time refresh. */
 void rw__loop_wait_begin(struct rw_loop *l);
 void rw__loop_wait_end(struct rw_loop *l);

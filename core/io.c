@@ -14,6 +14,8 @@
 #include "core/rcu-int.h"
 #include "core/rcu.h"
 
+_Static_assert(RW__OP_ARMED == 1u, "rw_op_busy() in io.h tests bit 0 of _state");
+
 static pthread_once_t probe_once = PTHREAD_ONCE_INIT;
 static int probe_uring_res;
 
@@ -54,12 +56,19 @@ const struct rw_io_ops *rw_io_select(const char *name, int *err)
     return NULL;
 }
 
-uint64_t rw__clock_ms(void)
+static uint64_t clock_ns(void)
 {
     struct timespec ts;
 
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* The loop's clocks from one reading. */
+static void loop_set_now(struct rw_loop *l, uint64_t ns)
+{
+    l->now_us = ns / 1000u;
+    l->now_ms = ns / 1000000u;
 }
 
 static int loop_cfg_check(struct rw_loop_cfg *c)
@@ -99,8 +108,7 @@ struct rw_loop *rw_loop_new(const struct rw_io_ops *ops, const struct rw_loop_cf
     l->wake_fd = -1;
     l->buf_group = c.buf_group;
     l->entries = c.entries;
-    l->now_ms = rw__clock_ms();
-    l->now_us = l->now_ms * 1000u;
+    loop_set_now(l, clock_ns());
     l->wheel = rw_wheel_new(l->now_ms);
     e = l->wheel ? rw_bufpool_init(&l->pool, c.buf_count, c.buf_size) : -ENOMEM;
     if (e == 0 && c.bulk_count)
@@ -185,21 +193,6 @@ void rw__loop_run_wake(struct rw_loop *l)
 {
     if (l->wake_fn)
         l->wake_fn(l, l->wake_arg);
-}
-
-static uint64_t clock_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-/* The loop's clocks from one reading. */
-static void loop_set_now(struct rw_loop *l, uint64_t ns)
-{
-    l->now_us = ns / 1000u;
-    l->now_ms = ns / 1000000u;
 }
 
 void rw__loop_wait_begin(struct rw_loop *l)
