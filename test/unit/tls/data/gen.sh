@@ -16,10 +16,14 @@ sign() {
     openssl x509 -req -in "$T/csr" -CA "$2.crt" -CAkey "$2.key" -CAcreateserial -days $D \
         -extfile "$T/ext" -out "$1.crt" 2>/dev/null
 }
-ec root.key
-openssl req -x509 -new -key root.key -subj "/CN=ringwall test root" -days $D \
-    -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
-    -out root.crt 2>/dev/null
+# selfca <name> <subj> <key-usage>: a self-signed P-256 CA, <name>.key and <name>.crt
+selfca() {
+    ec "$1.key"
+    openssl req -x509 -new -key "$1.key" -subj "$2" -days $D \
+        -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,$3" \
+        -out "$1.crt" 2>/dev/null
+}
+selfca root "/CN=ringwall test root" "keyCertSign,cRLSign"
 ec inter.key
 sign inter root "/CN=ringwall test intermediate" \
     "basicConstraints=critical,CA:TRUE,pathlen:0\nkeyUsage=critical,keyCertSign,cRLSign"
@@ -66,10 +70,7 @@ ec selfclient.key
 openssl req -x509 -new -key selfclient.key -subj "/CN=mallory" -days $D -out selfclient.pem 2>/dev/null
 # a second client CA, and a certificate from it whose identity (24 long DNS names: about 1.2 KB
 # of SAN text) is too big for a session ticket (tls/keys.c seals at most 512 bytes)
-ec bigca.key
-openssl req -x509 -new -key bigca.key -subj "/CN=ringwall big client CA" -days $D \
-    -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign" \
-    -out bigca.crt 2>/dev/null
+selfca bigca "/CN=ringwall big client CA" "keyCertSign"
 ec bigclient.key
 sign bigclient bigca "/O=Ringwall Test/CN=big" \
     "basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\nsubjectAltName=$(seq -f 'DNS:host-%02g.a-rather-long-client-name.ringwall.test' -s , 1 24)"
