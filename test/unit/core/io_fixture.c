@@ -68,6 +68,14 @@ void rec_free(struct rec *r)
     free(r);
 }
 
+void rec_give_back(struct rec *r)
+{
+    for (int i = 0; i < r->nkept; i++)
+        rw_loop_buf_put(r->l, r->kept[i]);
+    r->nkept = 0;
+    r->keep_bufs = false;
+}
+
 void run_until(struct rw_loop *l, const int *counter, int target)
 {
     for (int i = 0; i < MAX_TURNS && *counter < target; i++)

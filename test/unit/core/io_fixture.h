@@ -54,6 +54,8 @@ extern bool g_in_start; /* set while a test is inside a start call */
 void rec_cb(struct rw_op *op, const struct rw_cqe *c);
 struct rec *rec_new(struct rw_loop *l);
 void rec_free(struct rec *r);
+/* Return the buffers r kept (keep_bufs) to its loop, and keep none from now on. */
+void rec_give_back(struct rec *r);
 /* Run turns until *counter reaches target (fails after MAX_TURNS); a few idle turns. */
 void run_until(struct rw_loop *l, const int *counter, int target);
 void run_idle(struct rw_loop *l, int turns);
@@ -74,5 +76,15 @@ extern struct backend rw_io_be_uring, rw_io_be_epoll;
 
 /* A test of fn on backend be (a struct backend *), with a fresh loop. */
 #define IO_T(fn, be) cmocka_unit_test_prestate_setup_teardown(fn, fx_setup, fx_teardown, be)
+
+/* Run SUITE(be), a brace list of IO_T, on io_uring and on epoll, as the groups
+ * "core/io <label> [backend]"; the number of failures. */
+#define IO_RUN_BOTH(label, SUITE)                                                                  \
+    ({                                                                                             \
+        const struct CMUnitTest uring_[] = SUITE(&rw_io_be_uring);                                 \
+        const struct CMUnitTest epoll_[] = SUITE(&rw_io_be_epoll);                                 \
+        cmocka_run_group_tests_name("core/io " label " [io_uring]", uring_, NULL, NULL) +          \
+            cmocka_run_group_tests_name("core/io " label " [epoll]", epoll_, NULL, NULL);          \
+    })
 
 #endif

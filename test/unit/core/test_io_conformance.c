@@ -482,12 +482,7 @@ static void io_select_names(void **state)
 int rw_test_io_conformance(void)
 {
     const struct CMUnitTest sel[] = {cmocka_unit_test(io_select_names)};
-    const struct CMUnitTest uring[] = SUITE(&rw_io_be_uring);
-    const struct CMUnitTest epoll[] = SUITE(&rw_io_be_epoll);
-    int failed = 0;
 
-    failed += cmocka_run_group_tests_name("core/io select", sel, NULL, NULL);
-    failed += cmocka_run_group_tests_name("core/io conformance [io_uring]", uring, NULL, NULL);
-    failed += cmocka_run_group_tests_name("core/io conformance [epoll]", epoll, NULL, NULL);
-    return failed;
+    return cmocka_run_group_tests_name("core/io select", sel, NULL, NULL) +
+           IO_RUN_BOTH("conformance", SUITE);
 }

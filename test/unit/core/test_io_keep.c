@@ -351,11 +351,5 @@ static void io_fd_reuse_after_plain_close(void **state)
 
 int rw_test_io_keep(void)
 {
-    const struct CMUnitTest uring[] = SUITE(&rw_io_be_uring);
-    const struct CMUnitTest epoll[] = SUITE(&rw_io_be_epoll);
-    int failed = 0;
-
-    failed += cmocka_run_group_tests_name("core/io keep [io_uring]", uring, NULL, NULL);
-    failed += cmocka_run_group_tests_name("core/io keep [epoll]", epoll, NULL, NULL);
-    return failed;
+    return IO_RUN_BOTH("keep", SUITE);
 }

@@ -104,10 +104,7 @@ static void io_recv_enobufs_then_rearm(void **state)
     run_until(l, &r->finals, 1);
     assert_int_equal(r->res[r->n - 1], -ENOBUFS);
     /* Buffers back, re-arm: the rest of the bytes arrive, in order. */
-    for (int i = 0; i < r->nkept; i++)
-        rw_loop_buf_put(l, r->kept[i]);
-    r->nkept = 0;
-    r->keep_bufs = false;
+    rec_give_back(r);
     close(sv[1]);
     /* io_uring may run dry again (the kernel fills buffers faster than callbacks
      * return them): -ENOBUFS is back-pressure, so re-arm until EOF. */
@@ -161,11 +158,8 @@ static void io_recv_bulk_and_fallback(void **state)
     run_until(l, &r->finals, 1);
     assert_int_equal(r->res[r->n - 1], 64);
     assert_int_equal(r->nkept, 3);
-    for (int i = 0; i < r->nkept; i++)
-        rw_loop_buf_put(l, r->kept[i]);
-    r->nkept = 0;
     /* Buffers back: the rest arrives through bulk buffers again, in order. */
-    r->keep_bufs = false;
+    rec_give_back(r);
     close(sv[1]);
     for (int rounds = 0; rounds < 64; rounds++) {
         r->finals = 0;
@@ -228,11 +222,5 @@ static void io_recv_burst_within_pool(void **state)
 
 int rw_test_io_recv(void)
 {
-    const struct CMUnitTest uring[] = SUITE(&rw_io_be_uring);
-    const struct CMUnitTest epoll[] = SUITE(&rw_io_be_epoll);
-    int failed = 0;
-
-    failed += cmocka_run_group_tests_name("core/io recv [io_uring]", uring, NULL, NULL);
-    failed += cmocka_run_group_tests_name("core/io recv [epoll]", epoll, NULL, NULL);
-    return failed;
+    return IO_RUN_BOTH("recv", SUITE);
 }
