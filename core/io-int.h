@@ -76,6 +76,7 @@ struct rw_loop {
     uint64_t iters;      /* loop turns */
     uint64_t busy_ns;    /* time not blocked in a wait, up to the last wait */
     uint64_t busy_from;  /* CLOCK_MONOTONIC ns when the last wait ended */
+    bool offline;        /* RCU offline for the wait in progress */
 };
 
 extern const struct rw_io_ops rw__io_uring_ops;
@@ -91,8 +92,11 @@ static inline struct rw_bufpool *rw__loop_pool(struct rw_loop *l, uint16_t *bid)
     return &l->pool;
 }
 
-/* Around a blocking wait: RCU offline (if registered) / online and time refresh. */
-void rw__loop_wait_begin(struct rw_loop *l);
+/* Around a blocking wait: busy-time accounting and time refresh, and, when `offline`,
+ * RCU offline (if registered) / online. A backend that stays online must bound its
+ * wait by RW__ONLINE_WAIT_NS: writers' grace periods wait for it. */
+#define RW__ONLINE_WAIT_NS (1000 * 1000)
+void rw__loop_wait_begin(struct rw_loop *l, bool offline);
 void rw__loop_wait_end(struct rw_loop *l);
 
 /* Run the wake callback, if set (loop thread). */

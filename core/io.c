@@ -195,20 +195,21 @@ void rw__loop_run_wake(struct rw_loop *l)
         l->wake_fn(l, l->wake_arg);
 }
 
-void rw__loop_wait_begin(struct rw_loop *l)
+void rw__loop_wait_begin(struct rw_loop *l, bool offline)
 {
     /* the turn's start stands for now: filling the rings since took no time */
     uint64_t now = l->turn_ns;
 
     if (l->busy_from && now > l->busy_from)
         l->busy_ns += now - l->busy_from;
-    if (rw__rcu_registered())
+    l->offline = offline && rw__rcu_registered();
+    if (l->offline)
         rw_rcu_offline();
 }
 
 void rw__loop_wait_end(struct rw_loop *l)
 {
-    if (rw__rcu_registered())
+    if (l->offline)
         rw_rcu_online();
     l->busy_from = clock_ns();
     loop_set_now(l, l->busy_from);

@@ -535,7 +535,7 @@ static int ep_run_once(struct rw_loop *l, int64_t timeout_ns)
     int n;
 
     if (timeout != 0)
-        rw__loop_wait_begin(l);
+        rw__loop_wait_begin(l, true);
     n = epoll_wait(b->epfd, b->evs, EP_MAX_EVENTS, timeout);
     if (timeout != 0)
         rw__loop_wait_end(l); /* else the turn's start time stands */

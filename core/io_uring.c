@@ -53,8 +53,9 @@ struct ur {
 /* Setup flags, best first; each later set is tried only on -EINVAL. */
 static const unsigned ur_flag_sets[] = {
     IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL | IORING_SETUP_SINGLE_ISSUER |
-        IORING_SETUP_DEFER_TASKRUN,
-    IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL | IORING_SETUP_COOP_TASKRUN,
+        IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_TASKRUN_FLAG,
+    IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL | IORING_SETUP_COOP_TASKRUN |
+        IORING_SETUP_TASKRUN_FLAG,
     IORING_SETUP_CQSIZE,
     0,
 };
@@ -772,7 +773,7 @@ static int ur_run_once(struct rw_loop *l, int64_t timeout_ns)
     struct __kernel_timespec ts, *tsp = NULL;
     struct io_uring_cqe *cqe;
     unsigned head, n = 0;
-    bool blocking;
+    bool blocking, offline;
     int ret;
 
     if (!u->wake_armed)
@@ -786,14 +787,22 @@ static int ur_run_once(struct rw_loop *l, int64_t timeout_ns)
     }
     if (u->ready)
         timeout_ns = 0; /* KEEP answers are waiting: do not sleep */
+    blocking = timeout_ns != 0 && io_uring_cq_ready(&u->ring) == 0;
+    /* Under load most waits return at once: sends complete inline as they are
+     * submitted, and task work (a recv's data) is already queued. Going RCU offline
+     * and online costs three full barriers, so only a wait that will likely sleep
+     * does; any other is bounded so that it still ends a writer's grace period soon. */
+    offline = blocking && !io_uring_sq_ready(&u->ring) &&
+              !(IO_URING_READ_ONCE(*u->ring.sq.kflags) & IORING_SQ_TASKRUN);
+    if (blocking && !offline && (timeout_ns < 0 || timeout_ns > RW__ONLINE_WAIT_NS))
+        timeout_ns = RW__ONLINE_WAIT_NS;
     if (timeout_ns >= 0) {
         ts.tv_sec = timeout_ns / 1000000000;
         ts.tv_nsec = timeout_ns % 1000000000;
         tsp = &ts;
     }
-    blocking = timeout_ns != 0 && io_uring_cq_ready(&u->ring) == 0;
     if (blocking)
-        rw__loop_wait_begin(l);
+        rw__loop_wait_begin(l, offline);
     ret = io_uring_submit_and_wait_timeout(&u->ring, &cqe, 1, tsp, NULL);
     if (blocking)
         rw__loop_wait_end(l);

@@ -372,6 +372,52 @@ static void io_wake_cross_thread(void **state)
     rw_loop_set_wake(f->l, NULL, NULL);
 }
 
+struct syncer {
+    int fd; /* borrowed: written once the grace period ended */
+    bool synced;
+};
+
+static void *syncer_main(void *arg)
+{
+    struct syncer *s = arg;
+
+    rw_rcu_synchronize();
+    __atomic_store_n(&s->synced, true, __ATOMIC_RELEASE);
+    write_all(s->fd, "x", 1);
+    return NULL;
+}
+
+/* The loop thread starts a recv and waits with no bound: the wait begins with a
+ * submission pending, which io_uring may do RCU-online (most such waits end at once).
+ * A writer's grace period must still end while nothing arrives: only after it does
+ * is the byte that ends the wait written. */
+static void io_wait_ends_grace_period(void **state)
+{
+    struct fx *f = fx_get(state);
+    struct rec *r = rec_new(f->l);
+    struct syncer s;
+    pthread_t th;
+    int sv[2];
+
+    stream_pair(sv);
+    s.fd = sv[1];
+    s.synced = false;
+    rw_rcu_register();
+    assert_int_equal(START(rw_io_recv(f->l, &r->op, sv[0], RW_RECV_ONESHOT)), 0);
+    assert_int_equal(pthread_create(&th, NULL, syncer_main, &s), 0);
+    for (int i = 0; i < MAX_TURNS && r->finals == 0; i++)
+        assert_true(rw_loop_run_once(f->l, -1) >= 0);
+    pthread_join(th, NULL);
+    rw_rcu_unregister();
+    assert_true(__atomic_load_n(&s.synced, __ATOMIC_ACQUIRE));
+    assert_int_equal(r->finals, 1);
+    assert_int_equal(r->res[0], 1);
+    rec_give_back(r);
+    close(sv[0]);
+    close(sv[1]);
+    rec_free(r);
+}
+
 struct loop_timer {
     struct rw_timer t;
     struct rw_loop *l; /* borrowed */
@@ -475,7 +521,7 @@ static void io_select_names(void **state)
         IO_T(io_accept_multishot, be), IO_T(io_send_short_writes, be), IO_T(io_send_iovecs, be),   \
             IO_T(io_connect_ok_and_refused, be), IO_T(io_cancel_armed_recv, be),                   \
             IO_T(io_cancel_races_completion, be), IO_T(io_close_completes, be),                    \
-            IO_T(io_close_on_finished_recv, be), IO_T(io_wake_cross_thread, be),                   \
+            IO_T(io_close_on_finished_recv, be), IO_T(io_wake_cross_thread, be), IO_T(io_wait_ends_grace_period, be),                   \
             IO_T(io_timer_bounds_wait, be), IO_T(io_no_reentrant_callbacks, be)                    \
     }
 
