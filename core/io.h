@@ -158,8 +158,11 @@ void rw_loop_free(struct rw_loop *l);
 const char *rw_loop_backend(const struct rw_loop *l);
 
 /* Run one turn: submit pending work, wait up to timeout_ns (-1: until the next
- * timer or event; 0: poll), dispatch completions and expired timers. Goes RCU
- * offline around the blocking wait. Returns number of events handled or -errno. */
+ * timer or event; 0: poll), dispatch completions and expired timers. A thread
+ * registered with RCU is a reader between turns: it goes offline around a wait that
+ * may sleep, or bounds the wait to a millisecond (io_uring, when submissions or task
+ * work make it likely to end at once), so a writer's grace period never waits on an
+ * idle loop. Returns number of events handled or -errno. */
 int rw_loop_run_once(struct rw_loop *l, int64_t timeout_ns);
 
 /* Cached monotonic time in ms, refreshed once per loop turn (and after its wait). */
