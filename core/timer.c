@@ -64,6 +64,7 @@ void rw_timer_init(struct rw_timer *t, rw_timer_fn *cb, void *owner)
     t->cb = cb;
     t->owner = owner;
     t->_expires = 0;
+    t->_at = 0;
     t->_next = NULL;
     t->_pprev = NULL;
 }
@@ -93,6 +94,7 @@ static void wheel_place(struct rw_wheel *w, struct rw_timer *t)
     unsigned lvl = 0, slot;
 
     if (exp < w->cur) {
+        t->_at = exp;
         list_push(&w->expired, t);
         return;
     }
@@ -101,6 +103,7 @@ static void wheel_place(struct rw_wheel *w, struct rw_timer *t)
         delta = WHEEL_SPAN - 1;
         exp = w->cur + delta;
     }
+    t->_at = exp;
     while (lvl + 1 < WHEEL_LEVELS && delta >= (1ull << (WHEEL_BITS * (lvl + 1))))
         lvl++;
     slot = (unsigned)(exp >> (WHEEL_BITS * lvl)) & WHEEL_MASK;
@@ -110,16 +113,43 @@ static void wheel_place(struct rw_wheel *w, struct rw_timer *t)
 
 void rw_timer_arm(struct rw_wheel *w, struct rw_timer *t, uint64_t expires_ms)
 {
-    if (t->_pprev)
+    if (expires_ms == RW__TIMER_OFF)
+        expires_ms--; /* never, but armed */
+    if (t->_pprev) {
+        if (expires_ms >= t->_at) {
+            /* its slot comes due first, and wheel_due() places it again then */
+            t->_expires = expires_ms;
+            return;
+        }
         timer_unlink(t);
+    }
     t->_expires = expires_ms;
     wheel_place(w, t);
+}
+
+void rw_timer_stop(struct rw_timer *t)
+{
+    if (t->_pprev)
+        t->_expires = RW__TIMER_OFF;
 }
 
 void rw_timer_cancel(struct rw_timer *t)
 {
     if (t->_pprev)
         timer_unlink(t);
+}
+
+/* t's slot came due and t is out of the wheel: true when t fires now (before the
+ * wheel's next tick); otherwise it was stopped (dropped) or moved later (placed
+ * again). */
+static bool wheel_due(struct rw_wheel *w, struct rw_timer *t)
+{
+    if (t->_expires == RW__TIMER_OFF)
+        return false;
+    if (t->_expires < w->cur)
+        return true;
+    wheel_place(w, t);
+    return false;
 }
 
 /* First tick >= from at which a non-empty slot of level lvl is due, or UINT64_MAX.
@@ -157,7 +187,7 @@ static uint64_t wheel_next_event(const struct rw_wheel *w)
 
 /* Detach a list so callbacks may arm, cancel or free timers while it is walked:
  * the local head stays valid and each timer is unlinked before its callback. */
-static unsigned run_list(struct rw_timer **headp)
+static unsigned run_list(struct rw_wheel *w, struct rw_timer **headp)
 {
     struct rw_timer *head = *headp, *t;
     unsigned n = 0;
@@ -168,6 +198,8 @@ static unsigned run_list(struct rw_timer **headp)
     head->_pprev = &head;
     while ((t = head) != NULL) {
         timer_unlink(t);
+        if (!wheel_due(w, t))
+            continue;
         n++;
         if (t->cb)
             t->cb(t);
@@ -185,14 +217,15 @@ static void wheel_cascade(struct rw_wheel *w, unsigned lvl, unsigned slot)
         struct rw_timer *n = t->_next;
         t->_next = NULL;
         t->_pprev = NULL;
-        wheel_place(w, t);
+        if (t->_expires != RW__TIMER_OFF)
+            wheel_place(w, t);
         t = n;
     }
 }
 
 unsigned rw_wheel_advance(struct rw_wheel *w, uint64_t now_ms)
 {
-    unsigned fired = run_list(&w->expired);
+    unsigned fired = run_list(w, &w->expired);
 
     for (;;) {
         uint64_t ev = wheel_next_event(w);
@@ -210,7 +243,7 @@ unsigned rw_wheel_advance(struct rw_wheel *w, uint64_t now_ms)
         /* Timers armed by these callbacks are placed relative to the next tick;
          * one armed at or before ev lands on the expired list (next advance). */
         w->cur = ev + 1;
-        fired += run_list(&w->slots[0][slot]);
+        fired += run_list(w, &w->slots[0][slot]);
     }
     if (w->cur <= now_ms)
         w->cur = now_ms + 1;

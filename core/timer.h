@@ -6,6 +6,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+/* rw_timer._expires of a stopped timer */
+#define RW__TIMER_OFF UINT64_MAX
+
 struct rw_timer;
 typedef void rw_timer_fn(struct rw_timer *t);
 
@@ -14,9 +17,10 @@ typedef void rw_timer_fn(struct rw_timer *t);
 struct rw_timer {
     rw_timer_fn *cb;          /* run on expiry, on the loop thread */
     void *owner;              /* borrowed: the embedding object */
-    uint64_t _expires;        /* absolute ms */
+    uint64_t _expires;        /* absolute ms; RW__TIMER_OFF: stopped */
+    uint64_t _at;             /* the slot it sits in comes due by this ms (<= _expires) */
     struct rw_timer *_next;   /* wheel slot list */
-    struct rw_timer **_pprev; /* NULL when not armed */
+    struct rw_timer **_pprev; /* NULL when not in the wheel */
 };
 
 struct rw_wheel;
@@ -28,10 +32,18 @@ void rw_wheel_free(struct rw_wheel *w);
 /* Initialise a timer with its callback and owner (not armed). */
 void rw_timer_init(struct rw_timer *t, rw_timer_fn *cb, void *owner);
 
-/* Arm (or re-arm) t to fire at absolute time expires_ms. O(1). */
+/* Arm (or re-arm) t to fire at absolute time expires_ms. O(1). Moving a deadline
+ * later, as connections do on every request, only records it: the timer stays in
+ * its slot and is placed again when that slot comes due. */
 void rw_timer_arm(struct rw_wheel *w, struct rw_timer *t, uint64_t expires_ms);
 
-/* Disarm t if armed. O(1). Safe on a timer that is not armed. */
+/* Disarm t, leaving it in the wheel (the wheel drops it when its slot comes due, or a
+ * later arm reuses its place): for an owner that lives on and re-arms soon. Its owner
+ * must still rw_timer_cancel() it before being freed. O(1). */
+void rw_timer_stop(struct rw_timer *t);
+
+/* Disarm t and take it out of the wheel: after this the wheel holds no reference to
+ * it and its owner may be freed. O(1). Safe on a timer that is not armed. */
 void rw_timer_cancel(struct rw_timer *t);
 
 /* Advance the wheel to now_ms, running the callback of every expired timer (a
@@ -40,12 +52,13 @@ void rw_timer_cancel(struct rw_timer *t);
 unsigned rw_wheel_advance(struct rw_wheel *w, uint64_t now_ms);
 
 /* Milliseconds until the next armed timer may fire (an upper bound on the wait
- * that never oversleeps), or -1 when nothing is armed. */
+ * that never oversleeps; a moved or stopped timer may end a wait early, once), or -1
+ * when the wheel is empty. */
 int64_t rw_wheel_next_ms(const struct rw_wheel *w, uint64_t now_ms);
 
 static inline bool rw_timer_armed(const struct rw_timer *t)
 {
-    return t->_pprev != 0;
+    return t->_pprev != 0 && t->_expires != RW__TIMER_OFF;
 }
 
 #endif

@@ -115,7 +115,7 @@ void px_conn_deadline(struct px_conn *c)
     if (c->rd_armed || c->wr_busy)
         c_timer(c, px_c_cfg(c)->client_body_timeout_ms);
     else
-        rw_timer_cancel(&c->timer);
+        rw_timer_stop(&c->timer);
 }
 
 void px_conn_arm_read(struct px_conn *c)
@@ -501,7 +501,7 @@ static void c_parse(struct px_conn *c)
         c_head_more(c);
         return;
     }
-    rw_timer_cancel(&c->timer);
+    rw_timer_stop(&c->timer);
     if (!c_begin(c, rc == RW_PARSE_DONE ? &req : NULL))
         return;
     if (rc == RW_PARSE_BAD) {

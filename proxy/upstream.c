@@ -43,7 +43,7 @@ static void u_deadline(struct px_up *u)
     else if (u->wr_busy || (u->rd_armed && (c->xf & PX_X_RESP_HEAD)))
         u_timer(u, u_cfg(u)->read_timeout_ms);
     else
-        rw_timer_cancel(&u->timer);
+        rw_timer_stop(&u->timer);
 }
 
 /* Room for n servers in this worker's idle lists (servers added at run time). The
@@ -275,7 +275,7 @@ void px_up_start_on(struct px_conn *c, struct rw_backend *be)
         return;
     }
     idle_unlink(u);
-    rw_timer_cancel(&u->timer);
+    rw_timer_stop(&u->timer);
     u->reused = true;
     u_attach(c, u);
     px_req_kick(c);

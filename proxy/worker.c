@@ -128,11 +128,13 @@ void px_bury(struct px_worker *w)
         struct px_conn *c = w->grave_c;
         w->grave_c = c->next_wait;
         px_xchg_put(w, c->x);
+        rw_timer_cancel(&c->timer); /* a stopped timer is still in the wheel */
         rw_slab_put(w->conn_slab, c);
     }
     while (w->grave_u) {
         struct px_up *u = w->grave_u;
         w->grave_u = u->next;
+        rw_timer_cancel(&u->timer);
         rw_slab_put(w->up_slab, u);
     }
 }

@@ -344,6 +344,144 @@ static void timer_many(void **state)
     rw_wheel_free(w);
 }
 
+/* A deadline moved later stays in its slot (rw_timer_arm only records it) and fires
+ * at the new time, once; one moved earlier fires at the earlier time. */
+static void timer_move_later_and_earlier(void **state)
+{
+    struct rw_wheel *w = rw_wheel_new(T0);
+    struct rec_timer a, b;
+
+    rec_init(&a);
+    rec_init(&b);
+    rw_timer_arm(w, &a.t, T0 + 100);
+    rw_timer_arm(w, &a.t, T0 + 70000); /* to another level */
+    rw_timer_arm(w, &b.t, T0 + 70000);
+    rw_timer_arm(w, &b.t, T0 + 100);
+    assert_int_equal(advance(w, T0 + 99), 0);
+    assert_int_equal(advance(w, T0 + 100), 1);
+    assert_int_equal(b.fired, 1);
+    assert_int_equal(a.fired, 0);
+    assert_true(rw_timer_armed(&a.t));
+    for (uint64_t now = T0 + 100; now < T0 + 70000; now += 997)
+        assert_int_equal(advance(w, now), 0);
+    assert_int_equal(advance(w, T0 + 69999), 0);
+    assert_int_equal(advance(w, T0 + 70000), 1);
+    assert_int_equal(a.fired, 1);
+    assert_int_equal(a.fired_at, T0 + 70000);
+    assert_int_equal(b.fired, 1);
+    assert_int_equal(rw_wheel_next_ms(w, T0 + 70000), -1);
+    rw_wheel_free(w);
+}
+
+/* A stopped timer never fires; the wheel drops it when its slot comes due; arming it
+ * again (later or earlier than where it sits) works as for a new one. */
+static void timer_stop(void **state)
+{
+    struct rw_wheel *w = rw_wheel_new(T0);
+    struct rec_timer a, b, c;
+
+    rec_init(&a);
+    rec_init(&b);
+    rec_init(&c);
+    rw_timer_stop(&a.t); /* not armed: nothing happens */
+    assert_false(rw_timer_armed(&a.t));
+    rw_timer_arm(w, &a.t, T0 + 50);
+    rw_timer_stop(&a.t);
+    assert_false(rw_timer_armed(&a.t));
+    rw_timer_arm(w, &b.t, T0 + 50);
+    rw_timer_stop(&b.t);
+    rw_timer_arm(w, &b.t, T0 + 300); /* later than its slot */
+    rw_timer_arm(w, &c.t, T0 + 300);
+    rw_timer_stop(&c.t);
+    rw_timer_arm(w, &c.t, T0 + 20); /* earlier */
+    assert_true(rw_timer_armed(&b.t));
+    assert_int_equal(advance(w, T0 + 20), 1);
+    assert_int_equal(c.fired, 1);
+    assert_int_equal(advance(w, T0 + 299), 0);
+    assert_int_equal(a.fired, 0);
+    assert_int_equal(advance(w, T0 + 300), 1);
+    assert_int_equal(b.fired, 1);
+    assert_int_equal(b.fired_at, T0 + 300);
+    assert_int_equal(a.fired, 0);
+    assert_int_equal(rw_wheel_next_ms(w, T0 + 300), -1); /* a was dropped */
+    /* stopped, then cancelled and freed before its slot comes due */
+    struct rec_timer *d = malloc(sizeof(*d));
+    rec_init(d);
+    rw_timer_arm(w, &d->t, T0 + 400);
+    rw_timer_stop(&d->t);
+    rw_timer_cancel(&d->t);
+    free(d);
+    assert_int_equal(advance(w, T0 + 1000), 0);
+    rw_wheel_free(w);
+}
+
+/* Random arms (later, earlier, in the past), stops and cancels against a model: each
+ * timer fires exactly when its last deadline passes, once, and never after a stop or
+ * cancel; rw_timer_armed agrees with the model. */
+static void timer_model(void **state)
+{
+    enum { N = 2000 };
+    struct rw_wheel *w = rw_wheel_new(T0);
+    struct rec_timer *r = calloc(N, sizeof(*r));
+    uint64_t *due = calloc(N, sizeof(*due)); /* 0: not armed */
+    unsigned *fired = calloc(N, sizeof(*fired));
+    uint64_t now = T0;
+
+    srand(17);
+    for (int i = 0; i < N; i++)
+        rec_init(&r[i]);
+    for (int round = 0; round < 4000; round++) {
+        for (int k = 0; k < 20; k++) {
+            int i = rand() % N, op = rand() % 10;
+            if (op < 6) {
+                static const uint64_t spans[] = {10, 300, 5000, 90000, 10 * DAY};
+                uint64_t span = spans[rand() % 5];
+                uint64_t at = now + 1 + (uint64_t)rand() % span;
+                if (op == 0)
+                    at = now - (uint64_t)(rand() % 3); /* now or just past */
+                rw_timer_arm(w, &r[i].t, at);
+                due[i] = at;
+            } else if (op < 8) {
+                rw_timer_stop(&r[i].t);
+                due[i] = 0;
+            } else if (op < 9) {
+                rw_timer_cancel(&r[i].t);
+                due[i] = 0;
+            }
+            assert_int_equal(rw_timer_armed(&r[i].t), due[i] != 0);
+        }
+        int64_t d = rw_wheel_next_ms(w, now);
+        uint64_t min = UINT64_MAX;
+        for (int i = 0; i < N; i++)
+            if (due[i] && due[i] < min)
+                min = due[i];
+        if (min != UINT64_MAX) {
+            assert_true(d >= 0);
+            assert_true(now + (uint64_t)d <= (min > now ? min : now));
+        }
+        now += (rand() % 4 == 0) ? (uint64_t)(rand() % 200000) : (uint64_t)(rand() % 50);
+        advance(w, now);
+        for (int i = 0; i < N; i++) {
+            if (due[i] && due[i] <= now) {
+                assert_int_equal(r[i].fired, fired[i] + 1);
+                assert_int_equal(r[i].fired_at, now);
+                fired[i]++;
+                due[i] = 0;
+                assert_false(rw_timer_armed(&r[i].t));
+            } else {
+                assert_int_equal(r[i].fired, fired[i]);
+                assert_int_equal(rw_timer_armed(&r[i].t), due[i] != 0);
+            }
+        }
+    }
+    for (int i = 0; i < N; i++)
+        rw_timer_cancel(&r[i].t);
+    free(fired);
+    free(due);
+    free(r);
+    rw_wheel_free(w);
+}
+
 int rw_test_timer(void)
 {
     const struct CMUnitTest t[] = {
@@ -355,6 +493,9 @@ int rw_test_timer(void)
         cmocka_unit_test(timer_callbacks_rearm_free_cancel),
         cmocka_unit_test(timer_next_ms_never_oversleeps),
         cmocka_unit_test(timer_many),
+        cmocka_unit_test(timer_move_later_and_earlier),
+        cmocka_unit_test(timer_stop),
+        cmocka_unit_test(timer_model),
     };
     return cmocka_run_group_tests_name("core/timer", t, NULL, NULL);
 }
