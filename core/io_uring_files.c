@@ -116,7 +116,7 @@ void rw__ur_files_register(struct rw__ur_files *t, struct io_uring *ring, int fd
     struct io_uring_sqe *sqe = rw__ur_sqe(ring);
 
     if (!sqe)
-        return; /* still NEW: the next op tries again */
+        return; /* still NEW, its count reached: the next op tries again */
     /* The kernel reads the number when it runs the update, at the next submit at the
      * latest: it must outlive this call, so it lives in a per-fd cell. */
     t->val[fd] = t->fail ? INT_MAX : fd;
@@ -134,6 +134,7 @@ void rw__ur_files_new(struct rw__ur_files *t, struct io_uring *ring, int fd)
         return;
     s = t->slot[fd];
     t->slot[fd] = ff_byte(ff_gen(s) + 1, RW__FF_NEW);
+    t->val[fd] = 0; /* ops so far */
     if ((s & RW__FF_STATE) == RW__FF_WAIT || (s & RW__FF_STATE) == RW__FF_FIXED) {
         /* The last socket with this number went into the table and was closed with
          * close(2): the table kept it open (no FIN) until now. */

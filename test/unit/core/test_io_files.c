@@ -23,6 +23,7 @@
 
 #include "core/io-int.h"
 #include "core/io.h"
+#include "core/io_uring-int.h"
 #include "test/unit/core/io_fixture.h"
 #include "test/unit/core/tests.h"
 
@@ -229,12 +230,21 @@ static bool peer_eof(int cli, int ms)
     return false;
 }
 
-/* One exchange that leaves fd's slot confirmed: its first op names the fd and queues
- * the update, whose completion comes with the recv's. */
+/* n exchanges on fd: a recv of the peer's bytes and a send back (2n ops). */
+static void exchange(struct fx *f, int fd, int peer, int n)
+{
+    for (int i = 0; i < n; i++) {
+        write_all(peer, "hello", 5);
+        recv_expect(f, fd, "hello");
+        send_expect(f, fd, peer, "hi");
+    }
+}
+
+/* Enough exchanges that fd's slot is confirmed (the socket enters the table at its
+ * RW__FF_AFTER-th op, and later ops name the slot). */
 static void warm_up(struct fx *f, int fd, int cli)
 {
-    write_all(cli, "hello", 5);
-    recv_expect(f, fd, "hello");
+    exchange(f, fd, cli, RW__FF_AFTER / 2 + 1);
     if ((uint32_t)fd < stats(f).size)
         assert_true(slot_is(fd, fd));
 }
@@ -268,10 +278,10 @@ static void io_files_reuse_after_close(void **state)
     write_all(cli_b, "from-b", 6);
     recv_expect(f, fd2, "from-b");
     send_expect(f, fd2, cli_b, "to-b");
+    warm_up(f, fd2, cli_b); /* in the table now: the slot holds the new socket */
     write_all(cli_b, "again", 5);
     recv_expect(f, fd2, "again");
     if (has_table(f)) {
-        assert_true(slot_is(fd2, fd2));
         assert_int_equal(stats(f).update_fails, 0);
         assert_int_equal(stats(f).reclaims, 0);
     }
@@ -316,23 +326,24 @@ static void io_files_plain_close_then_reuse(void **state)
     warm_up(f, fd, cli_a);
     send_expect(f, fd, cli_a, "to-a");
     close(fd); /* not rw_io_close */
-    if (has_table(f))
+    if (has_table(f)) {
         assert_false(peer_eof(cli_a, 100)); /* the table holds it: why the rule exists */
-    else
+        write_all(cli_a, "stale!", 6);      /* what an op on the old slot would read */
+    } else {
         assert_true(peer_eof(cli_a, EOF_WAIT_MS));
+    }
     fd2 = lis_next(f, &s, &cli_b);
     assert_int_equal(fd2, fd);
+    write_all(cli_b, "from-b", 6);
+    recv_expect(f, fd2, "from-b");
     if (has_table(f)) {
-        run_idle(f->l, 1); /* the removal queued at the accept's completion runs */
+        /* the removal queued at the accept's completion ran with the recv */
         assert_true(peer_eof(cli_a, EOF_WAIT_MS));
         assert_true(slot_is(fd2, -1));
         assert_int_equal(stats(f).reclaims, 1);
     }
-    write_all(cli_b, "from-b", 6);
-    recv_expect(f, fd2, "from-b");
     send_expect(f, fd2, cli_b, "to-b");
-    if (has_table(f))
-        assert_true(slot_is(fd2, fd2));
+    warm_up(f, fd2, cli_b);
     close_op(f, fd2);
     assert_true(peer_eof(cli_b, EOF_WAIT_MS));
     close(cli_a);
@@ -357,8 +368,9 @@ static void io_files_connect_reuse(void **state)
     assert_int_equal(c->res[0], 0);
     srv = accept(l1, NULL, NULL);
     assert_true(srv >= 0);
+    exchange(f, fd, srv, RW__FF_AFTER / 2); /* with the connect: RW__FF_AFTER + 1 ops */
     if (has_table(f))
-        assert_true(slot_is(fd, fd)); /* registered with the connect */
+        assert_true(slot_is(fd, fd));
     uint64_t fixed = stats(f).fixed_sqes;
     send_expect(f, fd, srv, "one");
     write_all(srv, "back", 4);
@@ -377,6 +389,7 @@ static void io_files_connect_reuse(void **state)
     assert_int_equal(c->res[0], 0);
     srv = accept(l2, NULL, NULL);
     assert_true(srv >= 0);
+    exchange(f, fd2, srv, RW__FF_AFTER / 2);
     send_expect(f, fd2, srv, "two");
     write_all(srv, "ok", 2);
     recv_expect(f, fd2, "ok");
@@ -465,6 +478,51 @@ static void io_files_ops_name_slot(void **state)
     free(got);
 }
 
+/* A connection that carries fewer than RW__FF_AFTER ops never enters the table (no
+ * update, no removal); its next op puts it in, and the op after that names the slot. */
+static void io_files_short_connections_stay_out(void **state)
+{
+    struct fx *f = fx_get(state);
+    struct lis s;
+    int cli = -1, fd;
+
+    lis_open(f, &s);
+    for (int round = 0; round < 3; round++) {
+        cli = -1;
+        fd = lis_next(f, &s, &cli);
+        exchange(f, fd, cli, 1);
+        close_op(f, fd);
+        assert_true(peer_eof(cli, EOF_WAIT_MS));
+        close(cli);
+    }
+    assert_int_equal(stats(f).updates, 0);
+    assert_int_equal(stats(f).removals, 0);
+    assert_int_equal(stats(f).fixed_sqes, 0);
+    cli = -1;
+    fd = lis_next(f, &s, &cli);
+    exchange(f, fd, cli, RW__FF_AFTER / 2 - 1);
+    write_all(cli, "x", 1);
+    recv_expect(f, fd, "x"); /* op RW__FF_AFTER - 1 */
+    assert_int_equal(stats(f).updates, 0);
+    if (has_table(f))
+        assert_true(slot_is(fd, -1));
+    send_expect(f, fd, cli, "in"); /* op RW__FF_AFTER: queues the update, names the fd */
+    assert_int_equal(stats(f).fixed_sqes, 0);
+    if (has_table(f)) {
+        assert_int_equal(stats(f).updates, 1);
+        assert_true(slot_is(fd, fd));
+    }
+    send_expect(f, fd, cli, "slot");
+    if (has_table(f))
+        assert_int_equal(stats(f).fixed_sqes, 1);
+    close_op(f, fd);
+    assert_true(peer_eof(cli, EOF_WAIT_MS));
+    if (has_table(f))
+        assert_int_equal(stats(f).removals, 1);
+    close(cli);
+    lis_close(f, &s);
+}
+
 /* Sockets whose numbers are beyond the table name their fds: the same results. */
 static void io_files_beyond_table(void **state)
 {
@@ -509,8 +567,7 @@ static void io_files_update_fails(void **state)
     for (int round = 0; round < 2; round++) {
         cli = -1;
         fd = lis_next(f, &s, &cli);
-        write_all(cli, "hello", 5);
-        recv_expect(f, fd, "hello");
+        exchange(f, fd, cli, RW__FF_AFTER / 2 + 1); /* the update is tried at op 8 */
         send_expect(f, fd, cli, "still");
         write_all(cli, "works", 5);
         recv_expect(f, fd, "works");
@@ -531,7 +588,7 @@ static void io_files_update_fails(void **state)
         IO_T(io_files_reuse_after_close, be), IO_T(io_files_close_sends_fin, be),                  \
             IO_T(io_files_plain_close_then_reuse, be), IO_T(io_files_connect_reuse, be),           \
             IO_T(io_files_ops_name_slot, be), IO_T(io_files_beyond_table, be),                     \
-            IO_T(io_files_update_fails, be)                                                        \
+            IO_T(io_files_update_fails, be), IO_T(io_files_short_connections_stay_out, be)         \
     }
 
 int rw_test_io_files(void)
