@@ -28,10 +28,17 @@
  *
  * So an op names a slot only after the kernel said the slot holds the file the fd
  * names now: a failed update leaves the fd in use (logged, counted), never a slot
- * that may still hold an earlier socket. rw_io_close empties the slot with the close,
- * or the table would keep the socket open (no FIN). A socket closed with close(2)
- * while in the table stays open until the loop sees its number made again: then the
- * slot is emptied and a warning logged (rw__ur_files_new).
+ * that may still hold an earlier socket. Nothing relies on the update running before
+ * a later SQE: not IOSQE_IO_LINK (a failed update would end the linked op with
+ * -ECANCELED, and a linked op is issued later from task work, where by our reading
+ * of the kernel a cancel submitted meanwhile may not find it; not tested), and not
+ * the in-order inline issue of the SQ (true today for FILES_UPDATE, but a failed
+ * update would then leave the op on the slot's old content).
+ *
+ * rw_io_close empties the slot with the close, or the table would keep the socket
+ * open (no FIN). A socket closed with close(2) while in the table stays open until
+ * the loop sees its number made again: then the slot is emptied and a warning logged
+ * (rw__ur_files_new).
  */
 
 /* user_data of the table's own requests: ops are user-space pointers (bit 63 clear). */

@@ -421,7 +421,7 @@ static int ur_connect(struct rw_loop *l, struct rw_op *op, int fd, const struct 
     op->_x->salen = len;
     io_uring_prep_connect(sqe, fd, (struct sockaddr *)&op->_x->sa, len);
     io_uring_sqe_set_data(sqe, op);
-    rw__ur_files_sqe(&u->files, &u->ring, sqe, fd); /* NEW: registers, names the fd */
+    rw__ur_files_sqe(&u->files, &u->ring, sqe, fd); /* the socket's first op: names the fd */
     return 0;
 }
 
