@@ -118,4 +118,18 @@ void rw__op_iov_advance(struct rw_op *op, size_t n);
  * op's backend state first so the callback may restart or free it. */
 void rw__op_complete(struct rw_op *op, int32_t res, uint32_t flags, uint16_t bid);
 
+/* io_uring's fixed-file table (core/io_uring-int.h), as counted by its loop. */
+struct rw__io_files_stats {
+    uint32_t size;         /* slots; 0: no table */
+    uint64_t fixed_sqes;   /* SQEs that named a slot instead of an fd */
+    uint64_t updates;      /* files put in a slot (FILES_UPDATE queued) */
+    uint64_t update_fails; /* of which the kernel refused (their ops named the fd) */
+    uint64_t removals;     /* slots emptied at close */
+    uint64_t reclaims;     /* slots emptied when their number came back (close(2) used) */
+};
+
+/* The counters of loop l; all zero on a loop without a table (and on epoll). Loop
+ * thread (tests). */
+void rw__io_uring_files_stats(const struct rw_loop *l, struct rw__io_files_stats *out);
+
 #endif

@@ -120,6 +120,11 @@ struct rw_loop_cfg {
     uint16_t buf_group;    /* provided-buffer group id (default 0; the bulk pool uses +1) */
     uint32_t bulk_count;   /* bulk buffers, power of two (default 0: no bulk pool) */
     uint32_t bulk_size;    /* bytes per bulk buffer (default 131072 when bulk_count) */
+    /* io_uring: name the sockets this loop accepts or connects by a slot of a fixed-file
+     * table (no file lookup per op). The caller then closes each of them that carried
+     * an op with rw_io_close (see there). Ignored by epoll and where the kernel has no
+     * table. */
+    bool fixed_files;
 };
 
 /* A backend, as chosen at start-up. Callers use the rw_io_*() wrappers, never these. */
@@ -211,7 +216,13 @@ static inline int rw_io_connect(struct rw_loop *l, struct rw_op *op, int fd,
 /* Close fd once its ops have ended. A socket may also be closed with close(2) after
  * its ops ended; a number reused after that must reach the loop again through
  * rw_io_accept's completion or rw_io_connect (or a listener's rw_io_accept), which
- * tell the epoll backend the number names a new file. */
+ * tell the epoll backend the number names a new file, and io_uring that its
+ * fixed-file slot holds an older one. With rw_loop_cfg.fixed_files, close a socket
+ * that came from an accept completion or rw_io_connect and carried an op with
+ * rw_io_close: io_uring's table holds the socket, and rw_io_close empties its slot
+ * (also when it fails: close(2) may follow). After close(2) alone the socket stays
+ * open (no FIN to the peer) until its number comes back as above (which empties the
+ * slot: ops reach the new file), or the loop is freed. */
 static inline int rw_io_close(struct rw_loop *l, struct rw_op *op, int fd)
 {
     return rw__loop_ops(l)->close(l, op, fd);

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* The io_uring backend (liburing 2.3): multishot accept/recv over a provided-buffer ring. */
-#include "core/io-int.h"
+#include "core/io_uring-int.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -48,6 +48,8 @@ struct ur {
     bool ring_ok;      /* ring initialised */
     bool wake_armed;   /* the eventfd read is in flight */
     uint64_t wake_val; /* target of the eventfd read */
+    /* sockets named by a slot of the ring's fixed-file table */
+    struct rw__ur_files files;
 };
 
 /* Setup flags, best first; each later set is tried only on -EINVAL. */
@@ -109,14 +111,7 @@ static int ur_bufring_register(struct io_uring *ring, unsigned n, uint16_t bgid,
 
 static struct io_uring_sqe *ur_sqe(struct ur *u)
 {
-    struct io_uring_sqe *sqe = io_uring_get_sqe(&u->ring);
-
-    if (!sqe) {
-        /* SQ full: submit what is prepared to make room (no completions run). */
-        io_uring_submit(&u->ring);
-        sqe = io_uring_get_sqe(&u->ring);
-    }
-    return sqe;
+    return rw__ur_sqe(&u->ring);
 }
 
 /* Top r up to its window from the free stack, hottest buffers first. */
@@ -171,8 +166,10 @@ static void ur_fini(struct rw_loop *l)
     if (!u)
         return;
     /* Tear the ring down before freeing memory the kernel may still reference. */
-    if (u->ring_ok)
+    if (u->ring_ok) {
+        rw__ur_files_fini(&u->files, &u->ring);
         io_uring_queue_exit(&u->ring);
+    }
     free(u->rings[UR_NORMAL].br);
     free(u->rings[UR_BULK].br);
     free(u);
@@ -193,6 +190,7 @@ static int ur_init(struct rw_loop *l, const struct rw_loop_cfg *cfg)
     u->ring_ok = true;
     /* io_uring_enter then skips the ring fd lookup; failure (old kernel) is harmless */
     (void)io_uring_register_ring_fd(&u->ring);
+    rw__ur_files_init(&u->files, &u->ring, cfg->fixed_files);
     /* Half a buffer per recv and per arm: what one arm brings while nobody asks then
      * always fits in one buffer (the kernel stops an arm once its limit is reached,
      * after a recv of at most the per-recv limit). Kernels before 6.17 refuse the
@@ -258,9 +256,9 @@ static int ur_accept(struct rw_loop *l, struct rw_op *op, int lfd)
 /* A recv SQE for op (its MULTI and BULK state bits say which). */
 static void ur_prep_recv(struct rw_loop *l, struct io_uring_sqe *sqe, struct rw_op *op)
 {
-    if (op->_state & RW__OP_KEEP) {
-        struct ur *u = l->be;
+    struct ur *u = l->be;
 
+    if (op->_state & RW__OP_KEEP) {
         io_uring_prep_recv_multishot(sqe, op->_fd, NULL, u->keep_limit, 0);
         /* the arm's byte limit (sqe->optlen, which liburing 2.3 calls file_index) */
         sqe->file_index = u->keep_limit;
@@ -279,6 +277,7 @@ static void ur_prep_recv(struct rw_loop *l, struct io_uring_sqe *sqe, struct rw_
     sqe->flags |= IOSQE_BUFFER_SELECT;
     sqe->buf_group = l->buf_group + ((op->_state & RW__OP_BULK) ? 1 : 0);
     io_uring_sqe_set_data(sqe, op);
+    rw__ur_files_sqe(&u->files, &u->ring, sqe, op->_fd);
 }
 
 /* Answer a held KEEP recv after this batch of completions (never from inside
@@ -345,7 +344,7 @@ static int ur_recv(struct rw_loop *l, struct rw_op *op, int fd, unsigned flags)
     return 0;
 }
 
-static void ur_prep_send(struct io_uring_sqe *sqe, struct rw_op *op)
+static void ur_prep_send(struct ur *u, struct io_uring_sqe *sqe, struct rw_op *op)
 {
     struct rw__op_ext *x = op->_x;
 
@@ -359,6 +358,7 @@ static void ur_prep_send(struct io_uring_sqe *sqe, struct rw_op *op)
         io_uring_prep_sendmsg(sqe, op->_fd, &x->msg, MSG_NOSIGNAL);
     }
     io_uring_sqe_set_data(sqe, op);
+    rw__ur_files_sqe(&u->files, &u->ring, sqe, op->_fd);
 }
 
 static int ur_send(struct rw_loop *l, struct rw_op *op, int fd, const struct iovec *iov, int n)
@@ -393,13 +393,14 @@ static int ur_send(struct rw_loop *l, struct rw_op *op, int fd, const struct iov
         rw__op_ext_put(op);
         return err;
     }
-    ur_prep_send(sqe, op);
+    ur_prep_send(l->be, sqe, op);
     return 0;
 }
 
 static int ur_connect(struct rw_loop *l, struct rw_op *op, int fd, const struct sockaddr *sa,
                       socklen_t len)
 {
+    struct ur *u = l->be;
     struct io_uring_sqe *sqe;
     int err = 0;
 
@@ -410,6 +411,8 @@ static int ur_connect(struct rw_loop *l, struct rw_op *op, int fd, const struct 
     err = rw__op_ext_get(l, op);
     if (err < 0)
         return err;
+    /* a socket the caller just made: any slot under its number is an older file's */
+    rw__ur_files_new(&u->files, &u->ring, fd);
     sqe = ur_start(l, op, fd, RW_OP_CONNECT, &err);
     if (!sqe) {
         rw__op_ext_put(op);
@@ -419,14 +422,20 @@ static int ur_connect(struct rw_loop *l, struct rw_op *op, int fd, const struct 
     op->_x->salen = len;
     io_uring_prep_connect(sqe, fd, (struct sockaddr *)&op->_x->sa, len);
     io_uring_sqe_set_data(sqe, op);
+    rw__ur_files_sqe(&u->files, &u->ring, sqe, fd); /* the socket's first op: names the fd */
     return 0;
 }
 
 static int ur_close(struct rw_loop *l, struct rw_op *op, int fd)
 {
+    struct ur *u = l->be;
     int err = 0;
-    struct io_uring_sqe *sqe = ur_start(l, op, fd, RW_OP_CLOSE, &err);
+    struct io_uring_sqe *sqe;
 
+    /* The slot goes first, even if the close cannot start: a caller then closes fd
+     * with close(2), and a socket the table still held would stay open. */
+    rw__ur_files_close(&u->files, &u->ring, fd);
+    sqe = ur_start(l, op, fd, RW_OP_CLOSE, &err);
     if (!sqe)
         return err;
     io_uring_prep_close(sqe, fd);
@@ -529,7 +538,7 @@ static void ur_send_done(struct rw_loop *l, struct ur *u, struct rw_op *op, int3
         rw__op_complete(op, -EBUSY, 0, 0);
         return;
     }
-    ur_prep_send(sqe, op);
+    ur_prep_send(u, sqe, op);
 }
 
 /* The buffer a recv CQE names, which its ring gave up: lent to the caller when it
@@ -743,7 +752,13 @@ static void ur_dispatch(struct rw_loop *l, struct ur *u, const struct io_uring_c
         ur_arm_wake(l, u);
         return;
     }
+    if (ud & RW__UD_FILES) {
+        rw__ur_files_cqe(&u->files, &u->ring, cqe);
+        return;
+    }
     op = (struct rw_op *)(uintptr_t)ud;
+    if (op->_kind == RW_OP_ACCEPT && cqe->res >= 0)
+        rw__ur_files_new(&u->files, &u->ring, cqe->res); /* a new file under that number */
     if (op->_kind == RW_OP_SEND) {
         ur_send_done(l, u, op, cqe->res);
         return;
@@ -891,6 +906,15 @@ static int ur_probe(void)
         nanosleep(&ts, NULL);
     }
     return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -ENOSYS;
+}
+
+void rw__io_uring_files_stats(const struct rw_loop *l, struct rw__io_files_stats *out)
+{
+    const struct ur *u = l->be;
+
+    memset(out, 0, sizeof(*out));
+    if (l->ops == &rw__io_uring_ops && u)
+        *out = u->files.st;
 }
 
 const struct rw_io_ops rw__io_uring_ops = {

@@ -373,7 +373,11 @@ static int worker_setup(struct px_worker *w)
 {
     const struct rw_cfg *cfg = w->cfg0;
     /* bulk buffers carry response bodies: 128 KiB reads and sends instead of 16 KiB */
-    struct rw_loop_cfg lc = {.backend = w->px->io->name, .bulk_count = 32, .bulk_size = 131072};
+    /* fixed_files: every socket that carries ops is closed with rw_io_close (client.c,
+     * upstream.c; their close(2) fallbacks run only after it failed, which empties the
+     * slot all the same) */
+    struct rw_loop_cfg lc = {
+        .backend = w->px->io->name, .bulk_count = 32, .bulk_size = 131072, .fixed_files = true};
     int err = 0;
     w->loop = rw_loop_new(w->px->io, &lc, &err);
     if (!w->loop)

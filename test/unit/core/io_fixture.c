@@ -18,8 +18,10 @@
 
 bool g_in_start;
 
-struct backend rw_io_be_uring = {"io_uring"};
-struct backend rw_io_be_epoll = {"epoll"};
+struct backend rw_io_be_uring = {"io_uring", NULL};
+/* as a kernel that refuses the fixed-file table (or the table's registration failed) */
+struct backend rw_io_be_uring_nofiles = {"io_uring", "RW_TEST_IO_URING_NO_FIXED_FILES"};
+struct backend rw_io_be_epoll = {"epoll", NULL};
 
 void rec_cb(struct rw_op *op, const struct rw_cqe *c)
 {
@@ -90,22 +92,50 @@ void run_idle(struct rw_loop *l, int turns)
         assert_true(rw_loop_run_once(l, 2 * 1000 * 1000) >= 0);
 }
 
+/* A loop on f's backend, made with env set to val (if env). */
+static struct rw_loop *fx_loop(struct fx *f, const char *env, const char *val)
+{
+    struct rw_loop_cfg cfg = {.backend = f->ops->name,
+                              .entries = 64,
+                              .buf_count = 64,
+                              .buf_size = 4096,
+                              .fixed_files = true};
+    struct rw_loop *l;
+    int err = 0;
+
+    if (env)
+        setenv(env, val, 1);
+    l = rw_loop_new(f->ops, &cfg, &err);
+    if (env)
+        unsetenv(env);
+    assert_non_null(l);
+    assert_string_equal(rw_loop_backend(l), f->ops->name);
+    return l;
+}
+
 int fx_setup(void **state)
 {
     const struct backend *be = *state;
     struct fx *f = calloc(1, sizeof(*f));
-    struct rw_loop_cfg cfg = {
-        .backend = be->name, .entries = 64, .buf_count = 64, .buf_size = 4096};
     int err = 0;
 
     f->ops = rw_io_select(be->name, &err);
-    if (f->ops) {
-        f->l = rw_loop_new(f->ops, &cfg, &err);
-        assert_non_null(f->l);
-        assert_string_equal(rw_loop_backend(f->l), be->name);
-    }
+    f->env = be->env;
+    if (f->ops)
+        f->l = fx_loop(f, be->env, "1");
     *state = f;
     return 0;
+}
+
+void fx_reopen(struct fx *f, const char *env, const char *val)
+{
+    rw_loop_free(f->l);
+    /* the test's hook joins the group's */
+    if (f->env)
+        setenv(f->env, "1", 1);
+    f->l = fx_loop(f, env, val);
+    if (f->env)
+        unsetenv(f->env);
 }
 
 int fx_teardown(void **state)

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* Shared fixture of the core/io conformance tests (test_io_*.c): a loop per test on the
  * backend named by the test's prestate, an op that records its completions, and
- * loopback sockets. Every test runs against io_uring and epoll. */
+ * loopback sockets. Every test runs against io_uring (with its fixed-file table, and
+ * without one) and epoll. */
 #ifndef RW_TEST_UNIT_CORE_IO_FIXTURE_H
 #define RW_TEST_UNIT_CORE_IO_FIXTURE_H
 
@@ -17,11 +18,13 @@
 
 struct backend {
     const char *name;
+    const char *env; /* set to "1" while the loop is made (a backend test hook), or NULL */
 };
 
 struct fx {
     const struct rw_io_ops *ops; /* borrowed: static backend table */
     struct rw_loop *l;           /* owned */
+    const char *env;             /* borrowed: the group's hook (struct backend) */
 };
 
 /* Records every completion of one op. */
@@ -64,6 +67,9 @@ void run_idle(struct rw_loop *l, int turns);
 int fx_setup(void **state);
 int fx_teardown(void **state);
 struct fx *fx_get(void **state);
+/* Replace f's loop by a new one made with environment variable env set to val (the
+ * backend's test hooks are read when a loop is made). */
+void fx_reopen(struct fx *f, const char *env, const char *val);
 /* Loopback sockets: a listener (its port in *port), an address, a blocking client,
  * a non-blocking unix stream pair, and a write that must take all n bytes. */
 int tcp_listener(uint16_t *port);
@@ -72,18 +78,22 @@ int tcp_client(uint16_t port);
 void stream_pair(int sv[2]);
 void write_all(int fd, const void *p, size_t n);
 
-extern struct backend rw_io_be_uring, rw_io_be_epoll;
+extern struct backend rw_io_be_uring, rw_io_be_uring_nofiles, rw_io_be_epoll;
 
 /* A test of fn on backend be (a struct backend *), with a fresh loop. */
 #define IO_T(fn, be) cmocka_unit_test_prestate_setup_teardown(fn, fx_setup, fx_teardown, be)
 
 /* Run SUITE(be), a brace list of IO_T, on io_uring and on epoll, as the groups
- * "core/io <label> [backend]"; the number of failures. */
+ * "core/io <label> [backend]", and on io_uring once more as a kernel without a
+ * fixed-file table runs it ("[io_uring no-table]"); the number of failures. */
 #define IO_RUN_BOTH(label, SUITE)                                                                  \
     ({                                                                                             \
         const struct CMUnitTest uring_[] = SUITE(&rw_io_be_uring);                                 \
+        const struct CMUnitTest nofiles_[] = SUITE(&rw_io_be_uring_nofiles);                       \
         const struct CMUnitTest epoll_[] = SUITE(&rw_io_be_epoll);                                 \
         cmocka_run_group_tests_name("core/io " label " [io_uring]", uring_, NULL, NULL) +          \
+            cmocka_run_group_tests_name("core/io " label " [io_uring no-table]", nofiles_, NULL,   \
+                                        NULL) +                                                    \
             cmocka_run_group_tests_name("core/io " label " [epoll]", epoll_, NULL, NULL);          \
     })
 

@@ -19,5 +19,6 @@ int main(void)
     failed += rw_test_io_conformance();
     failed += rw_test_io_recv();
     failed += rw_test_io_keep();
+    failed += rw_test_io_files();
     return failed ? 1 : 0;
 }
