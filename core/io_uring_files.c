@@ -126,16 +126,27 @@ void rw__ur_files_register(struct rw__ur_files *t, struct io_uring *ring, int fd
     t->st.updates++;
 }
 
+/* Give fd's slot a new generation in state st (what is queued for the old one is then
+ * stale); true when the table held the old file, whose removal is queued now. WAIT
+ * counts: its update is queued ahead of this removal, or already ran. */
+static bool ff_reset(struct rw__ur_files *t, struct io_uring *ring, int fd, unsigned st)
+{
+    uint8_t s = t->slot[fd];
+    unsigned gen = ff_gen(s) + 1;
+
+    t->slot[fd] = ff_byte(gen, st);
+    if ((s & RW__FF_STATE) != RW__FF_WAIT && (s & RW__FF_STATE) != RW__FF_FIXED)
+        return false;
+    ff_remove(t, ring, fd, gen);
+    return true;
+}
+
 void rw__ur_files_new(struct rw__ur_files *t, struct io_uring *ring, int fd)
 {
-    uint8_t s;
-
     if ((unsigned)fd >= t->size)
         return;
-    s = t->slot[fd];
-    t->slot[fd] = ff_byte(ff_gen(s) + 1, RW__FF_NEW);
     t->val[fd] = 0; /* ops so far */
-    if ((s & RW__FF_STATE) == RW__FF_WAIT || (s & RW__FF_STATE) == RW__FF_FIXED) {
+    if (ff_reset(t, ring, fd, RW__FF_NEW)) {
         /* The last socket with this number went into the table and was closed with
          * close(2): the table kept it open (no FIN) until now. */
         rw_log(RW_LOG_WARN,
@@ -143,23 +154,15 @@ void rw__ur_files_new(struct rw__ur_files *t, struct io_uring *ring, int fd)
                "its socket stayed open until the number was reused (use rw_io_close)",
                fd);
         t->st.reclaims++;
-        ff_remove(t, ring, fd, ff_gen(s) + 1);
     }
 }
 
 void rw__ur_files_close(struct rw__ur_files *t, struct io_uring *ring, int fd)
 {
-    uint8_t s;
-
     if ((unsigned)fd >= t->size)
         return;
-    s = t->slot[fd];
-    t->slot[fd] = ff_byte(ff_gen(s) + 1, RW__FF_NONE);
-    /* WAIT too: its update is queued ahead of this removal, or already ran */
-    if ((s & RW__FF_STATE) == RW__FF_WAIT || (s & RW__FF_STATE) == RW__FF_FIXED) {
+    if (ff_reset(t, ring, fd, RW__FF_NONE))
         t->st.removals++;
-        ff_remove(t, ring, fd, ff_gen(s) + 1);
-    }
 }
 
 /* A removal failed (it is not known to fail: a reset slot allocates nothing on 6.13+,
