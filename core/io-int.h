@@ -132,4 +132,9 @@ struct rw__io_files_stats {
  * thread (tests). */
 void rw__io_uring_files_stats(const struct rw_loop *l, struct rw__io_files_stats *out);
 
+/* Coalesced waits of loop l (core/io_uring-int.h): its budget (0: it never
+ * coalesces, as on epoll and kernels without min_wait) and the waits that did. Loop
+ * thread (tests). */
+void rw__io_uring_co_stats(const struct rw_loop *l, uint32_t *budget_us, uint64_t *waits);
+
 #endif

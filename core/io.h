@@ -125,6 +125,11 @@ struct rw_loop_cfg {
      * an op with rw_io_close (see there). Ignored by epoll and where the kernel has no
      * table. */
     bool fixed_files;
+    /* io_uring on 6.12+: while the loop is busy, a wait may hold on up to this many
+     * microseconds for more completions (fewer turns per request; see
+     * core/io_uring-int.h). 0: every wait returns at the first completion. Clamped
+     * to 1000. Ignored by epoll and older kernels. */
+    uint32_t coalesce_us;
 };
 
 /* A backend, as chosen at start-up. Callers use the rw_io_*() wrappers, never these. */

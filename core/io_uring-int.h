@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* Module-internal: the io_uring backend's fixed-file table (core/io_uring_files.c). */
+/* Module-internal: the io_uring backend's fixed-file table (core/io_uring_files.c) and
+ * its coalesced waits (core/io_uring_wait.c). */
 #ifndef RW_CORE_IO_URING_INT_H
 #define RW_CORE_IO_URING_INT_H
 
@@ -97,6 +98,62 @@ void rw__ur_files_cqe(struct rw__ur_files *t, struct io_uring *ring,
 
 /* Queue the update that puts fd's file in its slot (state NEW -> WAIT). */
 void rw__ur_files_register(struct rw__ur_files *t, struct io_uring *ring, int fd);
+
+/*
+ * Coalesced waits. io_uring wakes a task once per completion it waits for; a loop that
+ * asks for one wakes, enters and turns once for every two completions or so under
+ * load. On kernels with min_wait (6.12+, IORING_FEAT_MIN_TIMEOUT), a busy loop asks
+ * instead for `target` completions beyond the ones its own submissions produce, and
+ * takes whatever arrived once `budget_us` has passed: fewer turns, each with more
+ * work, at the cost of at most budget_us more latency per wait. DEFER_TASKRUN then
+ * does not even wake the task before that many completions are queued.
+ *
+ * "Busy" is measured, not guessed: over windows of about RW__CO_WINDOW_NS the loop
+ * counts completions, and coalesces while a budget's worth of time would bring at
+ * least RW__CO_ON of them (stopping below RW__CO_OFF). A quiet loop never waits for a
+ * second completion, so a lone request pays nothing.
+ */
+#ifndef IORING_FEAT_MIN_TIMEOUT
+#define IORING_FEAT_MIN_TIMEOUT (1U << 15)
+#endif
+
+#define RW__CO_WINDOW_NS (1000 * 1000)
+#define RW__CO_ON 8   /* completions a budget must bring to start coalescing */
+#define RW__CO_OFF 4  /* ... and below which it stops */
+#define RW__CO_MAX 64 /* most completions a wait asks for beyond its submissions */
+#define RW__CO_BUDGET_MAX 1000 /* us: a longer budget would outlast the online wait */
+
+struct rw__ur_co {
+    uint32_t budget_us;   /* 0: never coalesce */
+    uint32_t target;      /* 0: not now; else completions a wait asks for */
+    uint64_t events;      /* completions in the current window */
+    uint64_t window_from; /* ns: start of the current window */
+    bool always;          /* test hook: every wait coalesces, asking for RW__CO_MAX */
+    uint64_t waits;       /* coalesced waits made (for tests and the curious) */
+};
+
+/* budget_us is clamped to RW__CO_BUDGET_MAX. */
+void rw__ur_co_init(struct rw__ur_co *c, uint32_t budget_us, bool always, uint64_t now_ns);
+
+/* Close the current window at now_ns and decide for the next one. */
+void rw__ur_co_window(struct rw__ur_co *c, uint64_t now_ns);
+
+/* After each turn: n completions were handled; the turn started at now_ns. */
+static inline void rw__ur_co_turn(struct rw__ur_co *c, unsigned n, uint64_t now_ns)
+{
+    c->events += n;
+    if (now_ns - c->window_from >= RW__CO_WINDOW_NS)
+        rw__ur_co_window(c, now_ns);
+}
+
+/* Submit what is prepared and, with GETEVENTS, wait: for one completion, or when
+ * co_target > 0 for co_target beyond the ones this submission completes at once,
+ * taking what arrived after min_us. ts: NULL waits without bound. reg_ring: the ring
+ * fd is registered (io_uring_register_ring_fd). Returns what io_uring_enter does
+ * (-errno on failure, -ETIME when ts passed first). Needs IORING_FEAT_EXT_ARG, and
+ * IORING_FEAT_MIN_TIMEOUT for min_us. */
+int rw__ur_enter(struct io_uring *ring, bool reg_ring, unsigned co_target, unsigned min_us,
+                 const struct __kernel_timespec *ts);
 
 /* An SQE, submitting what is prepared to make room when the SQ is full (no
  * completions run); NULL if there is still none. */

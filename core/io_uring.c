@@ -46,10 +46,13 @@ struct ur {
     uint32_t keep_limit;     /* KEEP: per-recv and per-arm byte limit; 0: no KEEP here */
     bool keep_refused;       /* test hook: KEEP recvs are sent as a pre-6.17 kernel sees them */
     bool ring_ok;      /* ring initialised */
+    bool reg_ring;     /* the ring fd is registered */
+    bool min_wait;     /* the kernel has min_wait: waits enter through rw__ur_enter */
     bool wake_armed;   /* the eventfd read is in flight */
     uint64_t wake_val; /* target of the eventfd read */
     /* sockets named by a slot of the ring's fixed-file table */
     struct rw__ur_files files;
+    struct rw__ur_co co; /* coalesced waits (min_wait) */
 };
 
 /* Setup flags, best first; each later set is tried only on -EINVAL. */
@@ -189,7 +192,11 @@ static int ur_init(struct rw_loop *l, const struct rw_loop_cfg *cfg)
         goto fail;
     u->ring_ok = true;
     /* io_uring_enter then skips the ring fd lookup; failure (old kernel) is harmless */
-    (void)io_uring_register_ring_fd(&u->ring);
+    u->reg_ring = io_uring_register_ring_fd(&u->ring) == 1;
+    u->min_wait = (u->ring.features & IORING_FEAT_MIN_TIMEOUT) &&
+                  !getenv("RW_TEST_IO_URING_NO_MIN_WAIT");
+    rw__ur_co_init(&u->co, u->min_wait ? cfg->coalesce_us : 0,
+                   getenv("RW_TEST_IO_URING_COALESCE_ALWAYS") != NULL, l->turn_ns);
     rw__ur_files_init(&u->files, &u->ring, cfg->fixed_files);
     /* Half a buffer per recv and per arm: what one arm brings while nobody asks then
      * always fits in one buffer (the kernel stops an arm once its limit is reached,
@@ -818,7 +825,14 @@ static int ur_run_once(struct rw_loop *l, int64_t timeout_ns)
     }
     if (blocking)
         rw__loop_wait_begin(l, offline);
-    ret = io_uring_submit_and_wait_timeout(&u->ring, &cqe, 1, tsp, NULL);
+    if (u->min_wait) {
+        unsigned co = blocking ? u->co.target : 0;
+
+        u->co.waits += co != 0;
+        ret = rw__ur_enter(&u->ring, u->reg_ring, co, u->co.budget_us, tsp);
+    } else {
+        ret = io_uring_submit_and_wait_timeout(&u->ring, &cqe, 1, tsp, NULL);
+    }
     if (blocking)
         rw__loop_wait_end(l);
     if (ret < 0 && ret != -ETIME && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY)
@@ -833,6 +847,7 @@ static int ur_run_once(struct rw_loop *l, int64_t timeout_ns)
         ur_ready_run(l, u);
         n++;
     }
+    rw__ur_co_turn(&u->co, n, l->turn_ns);
     return (int)n;
 }
 
@@ -915,6 +930,15 @@ void rw__io_uring_files_stats(const struct rw_loop *l, struct rw__io_files_stats
     memset(out, 0, sizeof(*out));
     if (l->ops == &rw__io_uring_ops && u)
         *out = u->files.st;
+}
+
+void rw__io_uring_co_stats(const struct rw_loop *l, uint32_t *budget_us, uint64_t *waits)
+{
+    const struct ur *u = l->be;
+    bool ours = l->ops == &rw__io_uring_ops && u;
+
+    *budget_us = ours ? u->co.budget_us : 0;
+    *waits = ours ? u->co.waits : 0;
 }
 
 const struct rw_io_ops rw__io_uring_ops = {

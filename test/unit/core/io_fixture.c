@@ -21,6 +21,8 @@ bool g_in_start;
 struct backend rw_io_be_uring = {"io_uring", NULL};
 /* as a kernel that refuses the fixed-file table (or the table's registration failed) */
 struct backend rw_io_be_uring_nofiles = {"io_uring", "RW_TEST_IO_URING_NO_FIXED_FILES"};
+/* every wait coalesces (core/io_uring-int.h), as a busy loop's do */
+struct backend rw_io_be_uring_co = {"io_uring", "RW_TEST_IO_URING_COALESCE_ALWAYS"};
 struct backend rw_io_be_epoll = {"epoll", NULL};
 
 void rec_cb(struct rw_op *op, const struct rw_cqe *c)
@@ -99,7 +101,8 @@ static struct rw_loop *fx_loop(struct fx *f, const char *env, const char *val)
                               .entries = 64,
                               .buf_count = 64,
                               .buf_size = 4096,
-                              .fixed_files = true};
+                              .fixed_files = true,
+                              .coalesce_us = FX_COALESCE_US};
     struct rw_loop *l;
     int err = 0;
 

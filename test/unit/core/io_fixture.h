@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* Shared fixture of the core/io conformance tests (test_io_*.c): a loop per test on the
  * backend named by the test's prestate, an op that records its completions, and
- * loopback sockets. Every test runs against io_uring (with its fixed-file table, and
- * without one) and epoll. */
+ * loopback sockets. Every test runs against io_uring (with its fixed-file table, without
+ * one, and with every wait coalesced) and epoll. */
 #ifndef RW_TEST_UNIT_CORE_IO_FIXTURE_H
 #define RW_TEST_UNIT_CORE_IO_FIXTURE_H
 
@@ -78,21 +78,27 @@ int tcp_client(uint16_t port);
 void stream_pair(int sv[2]);
 void write_all(int fd, const void *p, size_t n);
 
-extern struct backend rw_io_be_uring, rw_io_be_uring_nofiles, rw_io_be_epoll;
+extern struct backend rw_io_be_uring, rw_io_be_uring_nofiles, rw_io_be_uring_co, rw_io_be_epoll;
+
+#define FX_COALESCE_US 200 /* the loops' coalescing budget (only a hook makes it bite) */
 
 /* A test of fn on backend be (a struct backend *), with a fresh loop. */
 #define IO_T(fn, be) cmocka_unit_test_prestate_setup_teardown(fn, fx_setup, fx_teardown, be)
 
 /* Run SUITE(be), a brace list of IO_T, on io_uring and on epoll, as the groups
- * "core/io <label> [backend]", and on io_uring once more as a kernel without a
- * fixed-file table runs it ("[io_uring no-table]"); the number of failures. */
+ * "core/io <label> [backend]", and on io_uring twice more: as a kernel without a
+ * fixed-file table runs it ("[io_uring no-table]"), and with every wait coalesced
+ * ("[io_uring coalesced]"); the number of failures. */
 #define IO_RUN_BOTH(label, SUITE)                                                                  \
     ({                                                                                             \
         const struct CMUnitTest uring_[] = SUITE(&rw_io_be_uring);                                 \
         const struct CMUnitTest nofiles_[] = SUITE(&rw_io_be_uring_nofiles);                       \
+        const struct CMUnitTest co_[] = SUITE(&rw_io_be_uring_co);                                 \
         const struct CMUnitTest epoll_[] = SUITE(&rw_io_be_epoll);                                 \
         cmocka_run_group_tests_name("core/io " label " [io_uring]", uring_, NULL, NULL) +          \
             cmocka_run_group_tests_name("core/io " label " [io_uring no-table]", nofiles_, NULL,   \
+                                        NULL) +                                                    \
+            cmocka_run_group_tests_name("core/io " label " [io_uring coalesced]", co_, NULL,       \
                                         NULL) +                                                    \
             cmocka_run_group_tests_name("core/io " label " [epoll]", epoll_, NULL, NULL);          \
     })

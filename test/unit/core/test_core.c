@@ -20,5 +20,6 @@ int main(void)
     failed += rw_test_io_recv();
     failed += rw_test_io_keep();
     failed += rw_test_io_files();
+    failed += rw_test_io_coalesce();
     return failed ? 1 : 0;
 }

@@ -11,5 +11,6 @@ int rw_test_io_conformance(void);
 int rw_test_io_recv(void);
 int rw_test_io_keep(void);
 int rw_test_io_files(void);
+int rw_test_io_coalesce(void);
 
 #endif

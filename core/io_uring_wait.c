@@ -1,0 +1,65 @@
+/* SPDX-License-Identifier: MIT */
+/* The io_uring backend's waits: one io_uring_enter per turn, coalesced when busy. */
+#include "core/io_uring-int.h"
+
+#include <signal.h>
+
+void rw__ur_co_init(struct rw__ur_co *c, uint32_t budget_us, bool always, uint64_t now_ns)
+{
+    c->budget_us = budget_us < RW__CO_BUDGET_MAX ? budget_us : RW__CO_BUDGET_MAX;
+    c->always = always && c->budget_us;
+    c->target = c->always ? RW__CO_MAX : 0;
+    c->events = 0;
+    c->window_from = now_ns;
+    c->waits = 0;
+}
+
+void rw__ur_co_window(struct rw__ur_co *c, uint64_t now_ns)
+{
+    uint64_t span = now_ns - c->window_from;
+    /* completions one budget would bring at this window's rate */
+    uint64_t per_budget = span ? c->events * c->budget_us * 1000 / span : 0;
+
+    c->events = 0;
+    c->window_from = now_ns;
+    if (c->always || !c->budget_us)
+        return;
+    if (per_budget < (c->target ? RW__CO_OFF : RW__CO_ON)) {
+        c->target = 0;
+        return;
+    }
+    /* ask for about what a budget brings: the wait then ends near the budget when the
+     * rate holds, and sooner on a burst */
+    c->target = per_budget < RW__CO_MAX ? (uint32_t)per_budget : RW__CO_MAX;
+}
+
+int rw__ur_enter(struct io_uring *ring, bool reg_ring, unsigned co_target, unsigned min_us,
+                 const struct __kernel_timespec *ts)
+{
+    struct io_uring_sq *sq = &ring->sq;
+    unsigned tail = sq->sqe_tail;
+    unsigned flags = IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG;
+    struct io_uring_getevents_arg arg = {
+        .sigmask = 0,
+        .sigmask_sz = _NSIG / 8,
+        .pad = 0, /* min_wait_usec since 6.12 */
+        .ts = (uint64_t)(uintptr_t)ts,
+    };
+    unsigned submit, want = 1;
+
+    /* what io_uring_submit does: publish the prepared SQEs to the kernel */
+    if (sq->sqe_head != tail) {
+        sq->sqe_head = tail;
+        io_uring_smp_store_release(sq->ktail, tail);
+    }
+    submit = tail - IO_URING_READ_ONCE(*sq->khead);
+    if (co_target) {
+        /* sends complete as they are submitted: count those on top */
+        want = submit + co_target;
+        arg.pad = min_us;
+    }
+    if (reg_ring)
+        flags |= IORING_ENTER_REGISTERED_RING;
+    return io_uring_enter2(reg_ring ? (unsigned)ring->enter_ring_fd : (unsigned)ring->ring_fd,
+                           submit, want, flags, (sigset_t *)&arg, sizeof(arg));
+}
