@@ -86,6 +86,11 @@ bool rw__cfg_get_enum(struct rw__cfg_ctx *c, const json_t *parent, const char *k
  * its index. */
 bool rw__cfg_get_choice(struct rw__cfg_ctx *c, const json_t *parent, const char *key,
                         const char *const *choices, bool nocase, unsigned *idx);
+/* A list of distinct choices (nocase: compared case-insensitively; [] is fine) as a bitmap,
+ * bit i for choices[i] (at most 32 choices). *out is replaced only when every entry is good;
+ * each bad one is reported at its own index. */
+bool rw__cfg_get_flags(struct rw__cfg_ctx *c, const json_t *parent, const char *key,
+                       const char *const *choices, bool nocase, uint32_t *out);
 /* JSON number (integer or real) in lo..hi; lo_open excludes lo itself. */
 bool rw__cfg_get_number(struct rw__cfg_ctx *c, const json_t *parent, const char *key, double lo,
                         double hi, bool lo_open, double *out);

@@ -307,6 +307,16 @@ struct rw_cfg_access_log {
     uint8_t format;   /* 0 = "json" (default), 1 = "combined" */
 };
 
+/* "forwarded_headers": the forwarding fields ringwall writes on requests. A field whose bit
+ * is clear is forwarded as the client sent it. */
+enum {
+    RW_FWD_FORWARDED = 1u << 0, /* "forwarded": RFC 7239, this hop appended to the client's */
+    RW_FWD_XFF = 1u << 1,       /* "x-forwarded-for": client address appended to the client's */
+    RW_FWD_PROTO = 1u << 2,     /* "x-forwarded-proto": replaces the client's */
+    RW_FWD_HOST = 1u << 3,      /* "x-forwarded-host": replaces the client's */
+    RW_FWD_ALL = 0xf,           /* the default */
+};
+
 /* "request_id": {...}: on by default. */
 struct rw_cfg_request_id {
     char *header;     /* owned: lower-case header name, default "x-request-id"; NULL when
@@ -326,7 +336,9 @@ struct rw_cfg {
     uint64_t limit_body;         /* 0: no limit (default) */
     char *server_header;         /* owned; "" means send none; default "ringwall" */
     bool hide_backend_headers;   /* remove backend Server / X-Powered-By, default true */
-    char *via;                   /* owned: pseudonym in Via, default "ringwall" */
+    char *via;                   /* owned or NULL: pseudonym in Via, default "ringwall"; NULL
+                                  * ("via": false): none added, received Via passes through */
+    uint8_t forwarded_headers;   /* RW_FWD_*, default RW_FWD_ALL */
     /* client timeouts */
     uint32_t client_header_timeout_ms; /* default 10s */
     uint32_t client_body_timeout_ms;   /* default 60s */

@@ -92,28 +92,74 @@ static void get_choice_list(const char *const *choices, char *buf, size_t n)
         o += (size_t)snprintf(buf + o, n - o, "%s\"%s\"", i ? ", " : "", choices[i]);
 }
 
+/* Index of v among choices, or -1 when v is not a string or none matches. */
+static int get_choice_find(const json_t *v, const char *const *choices, bool nocase)
+{
+    const char *s = json_string_value(v);
+
+    for (int i = 0; s && choices[i]; i++)
+        if (nocase ? strcasecmp(s, choices[i]) == 0 : strcmp(s, choices[i]) == 0)
+            return i;
+    return -1;
+}
+
+/* "must be one of ..." for v, at the current path. */
+static void get_choice_err(struct rw__cfg_ctx *c, const json_t *v, const char *const *choices,
+                           bool nocase)
+{
+    char list[256];
+
+    get_choice_list(choices, list, sizeof(list));
+    rw__cfg_err_got(c, v, "must be one of %s%s", list, nocase ? " (any case)" : "");
+}
+
 bool rw__cfg_get_choice(struct rw__cfg_ctx *c, const json_t *parent, const char *key,
                         const char *const *choices, bool nocase, unsigned *idx)
 {
     const json_t *v = json_object_get(parent, key);
-    char list[256];
     size_t mark;
+    int i;
 
     if (!v)
         return true;
-    for (unsigned i = 0; json_is_string(v) && choices[i]; i++) {
-        const char *s = json_string_value(v);
-
-        if (nocase ? strcasecmp(s, choices[i]) == 0 : strcmp(s, choices[i]) == 0) {
-            *idx = i;
-            return true;
-        }
+    if ((i = get_choice_find(v, choices, nocase)) >= 0) {
+        *idx = (unsigned)i;
+        return true;
     }
-    get_choice_list(choices, list, sizeof(list));
     mark = rw__cfg_enter_key(c, key);
-    rw__cfg_err_got(c, v, "must be one of %s%s", list, nocase ? " (any case)" : "");
+    get_choice_err(c, v, choices, nocase);
     rw__cfg_leave(c, mark);
     return false;
+}
+
+bool rw__cfg_get_flags(struct rw__cfg_ctx *c, const json_t *parent, const char *key,
+                       const char *const *choices, bool nocase, uint32_t *out)
+{
+    const json_t *arr = rw__cfg_get_arr(c, parent, key, false);
+    uint32_t bits = 0, before = c->nerr;
+    size_t mark;
+
+    if (!arr)
+        return !json_object_get(parent, key);
+    mark = rw__cfg_enter_key(c, key);
+    for (size_t i = 0; i < json_array_size(arr); i++) {
+        const json_t *e = json_array_get(arr, i);
+        int k = get_choice_find(e, choices, nocase);
+        size_t m2 = rw__cfg_enter_index(c, i);
+
+        if (k < 0)
+            get_choice_err(c, e, choices, nocase);
+        else if (bits & (1u << k))
+            rw__cfg_err_got(c, e, "must appear once in the list");
+        else
+            bits |= 1u << k;
+        rw__cfg_leave(c, m2);
+    }
+    rw__cfg_leave(c, mark);
+    if (c->nerr != before)
+        return false;
+    *out = bits;
+    return true;
 }
 
 bool rw__cfg_get_enum(struct rw__cfg_ctx *c, const json_t *parent, const char *key,

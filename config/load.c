@@ -18,9 +18,22 @@
 #define LOAD_FILE_MAX (16u << 20) /* a config larger than this is a mistake */
 
 static const char *const top_keys[] = {
-    "workers",    "io_backend",           "log",       "limits",           "server_header",
-    "via",        "hide_backend_headers", "timeouts",  "shutdown_timeout", "admin",
-    "access_log", "request_id",           "listeners", "upstreams",        NULL,
+    "workers",
+    "io_backend",
+    "log",
+    "limits",
+    "server_header",
+    "via",
+    "forwarded_headers",
+    "hide_backend_headers",
+    "timeouts",
+    "shutdown_timeout",
+    "admin",
+    "access_log",
+    "request_id",
+    "listeners",
+    "upstreams",
+    NULL,
 };
 static const char *const log_keys[] = {"level", NULL};
 static const char *const limits_keys[] = {
@@ -35,6 +48,13 @@ static const char *const client_timeout_keys[] = {
 static const char *const listener_keys[] = {"name", "address", "tls", "routes", NULL};
 static const char *const io_backends[] = {"auto", "io_uring", "epoll", NULL};
 static const char *const log_levels[] = {"error", "warn", "info", "debug", NULL};
+/* forwarded_headers: entry i is RW_FWD_* bit i. */
+static const char *const fwd_names[] = {
+    "forwarded", "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", NULL,
+};
+_Static_assert(RW_FWD_FORWARDED == 1u << 0 && RW_FWD_XFF == 1u << 1 && RW_FWD_PROTO == 1u << 2 &&
+                   RW_FWD_HOST == 1u << 3 && RW_FWD_ALL == (1u << 4) - 1,
+               "fwd_names[] follows the RW_FWD_* bits");
 
 static void load_defaults(struct rw_cfg *cfg)
 {
@@ -49,6 +69,7 @@ static void load_defaults(struct rw_cfg *cfg)
     cfg->server_header = rw__cfg_xstrdup("ringwall");
     cfg->hide_backend_headers = true;
     cfg->via = rw__cfg_xstrdup("ringwall");
+    cfg->forwarded_headers = RW_FWD_ALL;
     cfg->client_header_timeout_ms = 10 * 1000;
     cfg->client_body_timeout_ms = 60 * 1000;
     cfg->client_idle_timeout_ms = 75 * 1000;
@@ -84,6 +105,36 @@ static void load_limits(struct rw__cfg_ctx *c, const json_t *root, struct rw_cfg
     rw__cfg_leave(c, mark);
 }
 
+/* "via": a pseudonym, true (the default one) or false (none added). */
+static void load_via(struct rw__cfg_ctx *c, const json_t *root, struct rw_cfg *cfg)
+{
+    const json_t *v = json_object_get(root, "via");
+    size_t mark;
+
+    if (!v || json_is_true(v))
+        return;
+    if (json_is_false(v)) {
+        free(cfg->via);
+        cfg->via = NULL;
+        return;
+    }
+    if (json_is_string(v)) { /* a bad token is reported by the token check */
+        rw__cfg_get_str(c, root, "via", rw__cfg_check_token, &cfg->via);
+        return;
+    }
+    mark = rw__cfg_enter_key(c, "via");
+    rw__cfg_err_got(c, v, "must be a token like \"ringwall\", true or false");
+    rw__cfg_leave(c, mark);
+}
+
+static void load_forwarded_headers(struct rw__cfg_ctx *c, const json_t *root, struct rw_cfg *cfg)
+{
+    uint32_t bits = cfg->forwarded_headers;
+
+    if (rw__cfg_get_flags(c, root, "forwarded_headers", fwd_names, true, &bits))
+        cfg->forwarded_headers = (uint8_t)bits;
+}
+
 static void load_globals(struct rw__cfg_ctx *c, const json_t *root, struct rw_cfg *cfg)
 {
     const json_t *o;
@@ -94,7 +145,8 @@ static void load_globals(struct rw__cfg_ctx *c, const json_t *root, struct rw_cf
     rw__cfg_get_enum(c, root, "io_backend", io_backends, &cfg->io_backend);
     rw__cfg_get_str(c, root, "server_header", rw__cfg_check_hdr_value, &cfg->server_header);
     rw__cfg_get_bool(c, root, "hide_backend_headers", &cfg->hide_backend_headers);
-    rw__cfg_get_str(c, root, "via", rw__cfg_check_token, &cfg->via);
+    load_via(c, root, cfg);
+    load_forwarded_headers(c, root, cfg);
     if ((o = rw__cfg_enter_obj(c, root, "log", log_keys, &mark))) {
         rw__cfg_get_enum(c, o, "level", log_levels, &cfg->log_level);
         rw__cfg_leave(c, mark);

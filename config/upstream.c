@@ -23,20 +23,16 @@ static const char *const hash_methods[] = {"maglev", "ring", NULL};
 static const char *const queue_keys[] = {"size", "timeout", NULL};
 static const char *const retry_keys[] = {"count", "on", "budget", NULL};
 
-static const struct {
-    const char *name;
-    uint32_t bit;
-} retry_conds[] = {
-    {"connect_failure", RW_RETRY_CONNECT_FAILURE},
-    {"reset", RW_RETRY_RESET},
-    {"timeout", RW_RETRY_TIMEOUT},
-    {"502", RW_RETRY_502},
-    {"503", RW_RETRY_503},
-    {"504", RW_RETRY_504},
+/* retries.on: entry i is RW_RETRY_* bit i. */
+static const char *const retry_conds[] = {
+    "connect_failure", "reset", "timeout", "502", "503", "504", NULL,
 };
+_Static_assert(RW_RETRY_CONNECT_FAILURE == 1u << 0 && RW_RETRY_RESET == 1u << 1 &&
+                   RW_RETRY_TIMEOUT == 1u << 2 && RW_RETRY_502 == 1u << 3 &&
+                   RW_RETRY_503 == 1u << 4 && RW_RETRY_504 == 1u << 5,
+               "retry_conds[] follows the RW_RETRY_* bits");
 
 #define UP_RETRY_BUDGET 0.2
-#define UP_RETRY_ON_NAMES "\"connect_failure\", \"reset\", \"timeout\", \"502\", \"503\" or \"504\""
 
 static void load_server(struct rw__cfg_ctx *c, const json_t *js, struct rw_cfg_server *s)
 {
@@ -271,39 +267,6 @@ static void up_queue(struct rw__cfg_ctx *c, const json_t *ju, struct rw_cfg_upst
     rw__cfg_leave(c, mark);
 }
 
-/* One entry of retries.on (at its path) into *bits. */
-static void up_retry_cond(struct rw__cfg_ctx *c, const json_t *e, uint32_t *bits)
-{
-    for (size_t i = 0; json_is_string(e) && i < sizeof(retry_conds) / sizeof(retry_conds[0]); i++) {
-        if (strcmp(json_string_value(e), retry_conds[i].name) != 0)
-            continue;
-        if (*bits & retry_conds[i].bit)
-            rw__cfg_err_got(c, e, "must appear once in the list");
-        *bits |= retry_conds[i].bit;
-        return;
-    }
-    rw__cfg_err_got(c, e, "must be one of " UP_RETRY_ON_NAMES);
-}
-
-static void up_retry_on(struct rw__cfg_ctx *c, const json_t *o, uint32_t *out)
-{
-    const json_t *arr = rw__cfg_get_arr(c, o, "on", false);
-    uint32_t bits = 0;
-    size_t mark;
-
-    if (!arr)
-        return;
-    mark = rw__cfg_enter_key(c, "on");
-    for (size_t i = 0; i < json_array_size(arr); i++) {
-        size_t m2 = rw__cfg_enter_index(c, i);
-
-        up_retry_cond(c, json_array_get(arr, i), &bits);
-        rw__cfg_leave(c, m2);
-    }
-    rw__cfg_leave(c, mark);
-    *out = bits;
-}
-
 /* "retries": N (the issue-2 form) or {"count", "on", "budget"}. */
 static void up_retries(struct rw__cfg_ctx *c, const json_t *ju, struct rw_cfg_upstream *up)
 {
@@ -325,7 +288,7 @@ static void up_retries(struct rw__cfg_ctx *c, const json_t *ju, struct rw_cfg_up
     mark = rw__cfg_enter_key(c, "retries");
     rw__cfg_check_keys(c, v, retry_keys);
     rw__cfg_get_u32(c, v, "count", 0, 10, &up->retries);
-    up_retry_on(c, v, &up->retry_on);
+    rw__cfg_get_flags(c, v, "on", retry_conds, false, &up->retry_on);
     rw__cfg_get_number(c, v, "budget", 0.0, 1.0, false, &up->retry_budget);
     rw__cfg_leave(c, mark);
 }

@@ -216,6 +216,51 @@ static void put_forwarded(struct hw *h, const struct px_conn *c, const struct rw
         put(h, ";proto=http\r\n", 13);
 }
 
+/* A forwarding field of id `id` is ringwall's to write ("forwarded_headers", "via"): the
+ * peer's copy is replaced, or re-sent with our hop appended. Otherwise it passes as sent. */
+static bool fwd_is_ours(const struct rw_cfg *cfg, uint16_t id)
+{
+    switch (id) {
+    case RW_H_FORWARDED:
+        return cfg->forwarded_headers & RW_FWD_FORWARDED;
+    case RW_H_X_FORWARDED_FOR:
+        return cfg->forwarded_headers & RW_FWD_XFF;
+    case RW_H_X_FORWARDED_PROTO:
+        return cfg->forwarded_headers & RW_FWD_PROTO;
+    case RW_H_X_FORWARDED_HOST:
+        return cfg->forwarded_headers & RW_FWD_HOST;
+    case RW_H_VIA:
+        return cfg->via != NULL;
+    }
+    return false;
+}
+
+/* This hop's forwarding fields, as configured. */
+static void put_fwd(struct hw *h, const struct px_conn *c, const struct rw_h1_req *req,
+                    const struct rw_cfg *cfg)
+{
+    const unsigned fwd = cfg->forwarded_headers;
+    char ip[PX_PEER_TEXT];
+    size_t iplen = 0;
+    if (fwd & (RW_FWD_XFF | RW_FWD_FORWARDED))
+        iplen = px_peer_text(c, ip);
+    if (fwd & RW_FWD_XFF) {
+        put_list_open(h, "X-Forwarded-For", 15, &req->h, RW_H_X_FORWARDED_FOR);
+        put(h, ip, iplen);
+        put(h, "\r\n", 2);
+    }
+    if (fwd & RW_FWD_FORWARDED)
+        put_forwarded(h, c, req, ip, iplen);
+    if (cfg->via)
+        put_via(h, &req->h, cfg->via);
+    if ((fwd & RW_FWD_PROTO) && c->tls)
+        put(h, "X-Forwarded-Proto: https\r\n", 26);
+    else if (fwd & RW_FWD_PROTO)
+        put(h, "X-Forwarded-Proto: http\r\n", 25);
+    if ((fwd & RW_FWD_HOST) && req->host)
+        put_field(h, "X-Forwarded-Host", 16, req->host, req->host_len);
+}
+
 static void put_path(struct hw *h, const struct rw_cfg_route *r, const struct rw_h1_req *req)
 {
     const char *p = req->path;
@@ -271,8 +316,6 @@ int px_head_request(struct px_conn *c, const struct rw_h1_req *req, char *out, s
     struct hw h = {out, 0, cap, false};
     struct reqid rid;
     reqid_get(c, &rid);
-    char ip[PX_PEER_TEXT];
-    size_t iplen = px_peer_text(c, ip);
     put(&h, req->method_str, req->method_len);
     put(&h, " ", 1);
     put_path(&h, r, req);
@@ -293,29 +336,21 @@ int px_head_request(struct px_conn *c, const struct rw_h1_req *req, char *out, s
         case RW_H_CONTENT_LENGTH:
         case RW_H_TRANSFER_ENCODING:
         case RW_H_EXPECT:
+            continue;
         case RW_H_X_FORWARDED_PROTO:
         case RW_H_X_FORWARDED_HOST:
-            continue;
         case RW_H_X_FORWARDED_FOR:
         case RW_H_FORWARDED:
         case RW_H_VIA:
-            continue; /* re-sent below with our hop appended */
+            if (fwd_is_ours(cfg, f->id))
+                continue; /* ours is written below */
+            break;
         }
         if (edited(f, &r->request_headers) || is_reqid(&rid, f) || is_cert_header(c, f))
             continue; /* a client's own copy of the certificate header never passes */
         put_field(&h, f->name, f->name_len, f->value, f->value_len);
     }
-    put_list_open(&h, "X-Forwarded-For", 15, &req->h, RW_H_X_FORWARDED_FOR);
-    put(&h, ip, iplen);
-    put(&h, "\r\n", 2);
-    put_forwarded(&h, c, req, ip, iplen);
-    put_via(&h, &req->h, cfg->via);
-    if (c->tls)
-        put(&h, "X-Forwarded-Proto: https\r\n", 26);
-    else
-        put(&h, "X-Forwarded-Proto: http\r\n", 25);
-    if (req->host)
-        put_field(&h, "X-Forwarded-Host", 16, req->host, req->host_len);
+    put_fwd(&h, c, req, cfg);
     put_reqid(&h, &rid);
     put_cert_header(&h, c);
     put_edits(&h, &r->request_headers);
@@ -369,8 +404,11 @@ int px_head_response(struct px_conn *c, const struct rw_h1_resp *resp, char *out
         switch (f->id) {
         case RW_H_CONTENT_LENGTH:
         case RW_H_TRANSFER_ENCODING:
-        case RW_H_VIA:
             continue;
+        case RW_H_VIA:
+            if (cfg->via)
+                continue; /* re-sent below with our hop appended */
+            break;
         case RW_H_SERVER:
             if (own_server || cfg->hide_backend_headers)
                 continue;
@@ -384,7 +422,8 @@ int px_head_response(struct px_conn *c, const struct rw_h1_resp *resp, char *out
             continue;
         put_field(&h, f->name, f->name_len, f->value, f->value_len);
     }
-    put_via(&h, &resp->h, cfg->via);
+    if (cfg->via)
+        put_via(&h, &resp->h, cfg->via);
     put_reqid(&h, &rid);
     put_edits(&h, &r->response_headers);
     char cookie[512];

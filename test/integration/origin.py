@@ -26,6 +26,7 @@ Endpoints (the path decides; anything unknown answers like "/"):
   /upload                reads the body (CL or chunked), JSON {len, sha256}
   /server-header         Server: secret-backend/1.2, X-Powered-By: PHP/8
   /hop                   hop-by-hop response fields plus X-End: 1
+  /via                   Via: 1.1 origin-cache (a response that already passed a proxy)
   /login                 sets a JSESSIONID cookie naming this origin (sticky learn mode)
   /healthz               200 "ok" while healthy, 503 after /admin/fail
   /admin/fail, /admin/ok make /healthz fail / pass; /admin/fail-all: every request gets 500
@@ -335,6 +336,8 @@ class Origin:
                         extra=[("Connection", "x-hop"), ("X-Hop", "1"),
                                ("Keep-Alive", "timeout=5"), ("Proxy-Connection", "keep-alive"),
                                ("Upgrade", "foo"), ("X-End", "1")])
+        elif path == "/via":
+            self.simple(sock, 200, b"via\n", keep, extra=[("Via", "1.1 origin-cache")])
         else:
             self.simple(sock, 200, ("hello from %s\n" % self.name).encode(), keep, method=m)
         return keep

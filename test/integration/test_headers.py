@@ -100,6 +100,9 @@ class HeaderRewriteTest(h.ProxyCase):
         self.assertIn("1.0 upstream-cache", via)
         self.assertTrue(via.replace(" ,", ",").endswith("1.1 ringwall"), via)
         self.assertIn("1.1 ringwall", ", ".join(r.headers_all("via")))
+        r = self.req("GET", "/via")
+        self.assertEqual(r.status, 200)
+        self.assertEqual(", ".join(r.headers_all("via")), "1.1 origin-cache, 1.1 ringwall")
 
     def test_host_kept(self):
         _, doc = self.echo(host="Keep.Me.test:8080")
@@ -130,6 +133,48 @@ class HeaderRewriteTest(h.ProxyCase):
         self.assertEqual(hdrs(doc, "x-lower"), ["v2"])
         self.assertTrue(doc["raw_head"].endswith("\r\n\r\n"))
         self.assertEqual(doc["version"], "HTTP/1.1")
+
+
+class ForwardedHeadersConfigTest(h.ProxyCase):
+    """forwarded_headers: only X-Forwarded-For; via: false. What ringwall does not write
+    passes as the client (or the origin) sent it."""
+    ORIGINS = ("o1",)
+
+    @classmethod
+    def config(cls):
+        return h.simple_config(cls.origin_list(), forwarded_headers=["x-forwarded-for"],
+                               via=False)
+
+    def echo(self, headers=()):
+        r = self.req("GET", "/echo", host="front.test:8080", headers=headers)
+        self.assertEqual(r.status, 200, r)
+        return r, r.json()
+
+    def test_only_listed_field_written(self):
+        r, doc = self.echo(headers=[("X-Forwarded-For", "203.0.113.7"),
+                                    ("Forwarded", "for=203.0.113.7;proto=https"),
+                                    ("X-Forwarded-Proto", "https"),
+                                    ("X-Forwarded-Host", "client.test"),
+                                    ("Via", "1.0 upstream-cache")])
+        self.assertEqual(joined(doc, "x-forwarded-for").replace(" ", ""),
+                         "203.0.113.7,127.0.0.1")
+        self.assertEqual(hdrs(doc, "forwarded"), ["for=203.0.113.7;proto=https"])
+        self.assertEqual(hdrs(doc, "x-forwarded-proto"), ["https"])
+        self.assertEqual(hdrs(doc, "x-forwarded-host"), ["client.test"])
+        self.assertEqual(hdrs(doc, "via"), ["1.0 upstream-cache"])
+        self.assertEqual(r.headers_all("via"), [], r.raw_head)
+
+    def test_nothing_else_added(self):
+        r, doc = self.echo()
+        self.assertEqual(hdrs(doc, "x-forwarded-for"), ["127.0.0.1"])
+        for n in ("forwarded", "x-forwarded-proto", "x-forwarded-host", "via"):
+            self.assertEqual(hdrs(doc, n), [], doc["raw_head"])
+        self.assertEqual(r.headers_all("via"), [], r.raw_head)
+
+    def test_origin_via_passes_unchanged(self):
+        r = self.req("GET", "/via")
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.headers_all("via"), ["1.1 origin-cache"], r.raw_head)
 
 
 class ServerHeaderConfigTest(h.ProxyCase):

@@ -186,6 +186,7 @@ static void defaults_applied(void **state)
     assert_string_equal(cfg->server_header, "ringwall");
     assert_true(cfg->hide_backend_headers);
     assert_string_equal(cfg->via, "ringwall");
+    assert_int_equal(cfg->forwarded_headers, RW_FWD_ALL);
     assert_int_equal(cfg->client_header_timeout_ms, 10000);
     assert_int_equal(cfg->client_body_timeout_ms, 60000);
     assert_int_equal(cfg->client_idle_timeout_ms, 75000);
@@ -349,6 +350,93 @@ static const struct bad {
      "cfg.json:1:24: JSON syntax error: duplicate object key near '\"workers\"'"},
 };
 
+/* "forwarded_headers" is a set of names (any case) and "via" may be true or false. */
+static void forwarding_fields_set(void **state)
+{
+    static const struct {
+        const char *json;
+        unsigned bits;
+    } fwd[] = {
+        {"[]", 0},
+        {"['x-forwarded-for']", RW_FWD_XFF},
+        {"['X-Forwarded-Host', 'Forwarded']", RW_FWD_HOST | RW_FWD_FORWARDED},
+        {"['x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-for', 'forwarded']", RW_FWD_ALL},
+    };
+    char json[512];
+    struct rw_cfg *cfg;
+
+    assert_int_equal(RW_FWD_ALL, RW_FWD_FORWARDED | RW_FWD_XFF | RW_FWD_PROTO | RW_FWD_HOST);
+    for (size_t i = 0; i < sizeof(fwd) / sizeof(fwd[0]); i++) {
+        snprintf(json, sizeof(json), "{'forwarded_headers': %s, %s}", fwd[i].json, TCFG_MIN);
+        cfg = tcfg_expect_ok(json);
+        assert_int_equal(cfg->forwarded_headers, fwd[i].bits);
+        assert_string_equal(cfg->via, "ringwall");
+        rw_cfg_free(cfg);
+    }
+    cfg = tcfg_expect_ok("{'via': false, " TCFG_MIN "}");
+    assert_null(cfg->via);
+    assert_int_equal(cfg->forwarded_headers, RW_FWD_ALL);
+    rw_cfg_free(cfg);
+    cfg = tcfg_expect_ok("{'via': true, 'forwarded_headers': [], " TCFG_MIN "}");
+    assert_string_equal(cfg->via, "ringwall");
+    assert_int_equal(cfg->forwarded_headers, 0);
+    rw_cfg_free(cfg);
+}
+
+#define FWD_ONE_OF                                                                                 \
+    "must be one of \"forwarded\", \"x-forwarded-for\", \"x-forwarded-proto\", "                   \
+    "\"x-forwarded-host\" (any case)"
+
+/* Each error, whole: the file, the JSON path and what is wrong. */
+static void forwarding_fields_errors(void **state)
+{
+    static const struct bad fwd_bad[] = {
+        {"{'forwarded_headers': 'x-forwarded-for', " TCFG_MIN "}",
+         "cfg.json: $.forwarded_headers: must be a list, got \"x-forwarded-for\""},
+        {"{'forwarded_headers': {}, " TCFG_MIN "}",
+         "cfg.json: $.forwarded_headers: must be a list, got {}"},
+        {"{'forwarded_headers': ['forwarded', 1], " TCFG_MIN "}",
+         "cfg.json: $.forwarded_headers[1]: " FWD_ONE_OF ", got 1"},
+        {"{'forwarded_headers': [['forwarded']], " TCFG_MIN "}",
+         "cfg.json: $.forwarded_headers[0]: " FWD_ONE_OF ", got [\"forwarded\"]"},
+        {"{'forwarded_headers': ['x-forwarded-for', 'forwarded', 'x-real-ip'], " TCFG_MIN "}",
+         "cfg.json: $.forwarded_headers[2]: " FWD_ONE_OF ", got \"x-real-ip\""},
+        {"{'forwarded_headers': ['via'], " TCFG_MIN "}",
+         "cfg.json: $.forwarded_headers[0]: " FWD_ONE_OF ", got \"via\""},
+        {"{'forwarded_headers': ['forwarded', 'x-forwarded-for', 'Forwarded'], " TCFG_MIN "}",
+         "cfg.json: $.forwarded_headers[2]: must appear once in the list, got \"Forwarded\""},
+        {"{'via': 1, " TCFG_MIN "}",
+         "cfg.json: $.via: must be a token like \"ringwall\", true or false, got 1"},
+        {"{'via': null, " TCFG_MIN "}",
+         "cfg.json: $.via: must be a token like \"ringwall\", true or false, got null"},
+        {"{'via': '', " TCFG_MIN "}",
+         "cfg.json: $.via: must be a token (letters, digits and !#$%&'*+-.^_`|~), got \"\""},
+        {"{'forwarded_headres': [], " TCFG_MIN "}",
+         "cfg.json: $.forwarded_headres: unknown key; did you mean forwarded_headers?"},
+    };
+    struct rw_cfg_errs errs = {0};
+    struct rw_cfg *cfg = NULL;
+
+    for (size_t i = 0; i < sizeof(fwd_bad) / sizeof(fwd_bad[0]); i++) {
+        assert_int_equal(tcfg_load(fwd_bad[i].json, &cfg, &errs), -EINVAL);
+        assert_null(cfg);
+        assert_int_equal(errs.n, 1);
+        assert_string_equal(errs.msg[0], fwd_bad[i].msg);
+        rw_cfg_errs_clear(&errs);
+    }
+    /* every bad entry is reported, at its own index */
+    assert_int_equal(tcfg_load("{'forwarded_headers': [5, 'x', 'forwarded', 'FORWARDED', "
+                               "'x-forwarded-for', 'x-forwarded-for'], " TCFG_MIN "}",
+                               &cfg, &errs),
+                     -EINVAL);
+    assert_int_equal(errs.n, 4);
+    assert_true(tcfg_has(&errs, "$.forwarded_headers[0]: " FWD_ONE_OF ", got 5"));
+    assert_true(tcfg_has(&errs, "$.forwarded_headers[1]: " FWD_ONE_OF ", got \"x\""));
+    assert_true(tcfg_has(&errs, "$.forwarded_headers[3]: must appear once in the list"));
+    assert_true(tcfg_has(&errs, "$.forwarded_headers[5]: must appear once in the list"));
+    rw_cfg_errs_clear(&errs);
+}
+
 static void bad_configs(void **state)
 {
     for (size_t i = 0; i < sizeof(bad_top) / sizeof(bad_top[0]); i++)
@@ -502,6 +590,7 @@ static void examples_load(void **state)
     /* Needs balancers/ to know "hash", "ip_hash" and "least_conn". */
     cfg = load_path(SRC "examples/reference.json");
     assert_true(cfg->nlisteners >= 1);
+    assert_int_equal(cfg->forwarded_headers, RW_FWD_ALL);
     reference_upstreams(cfg);
     rw_cfg_free(cfg);
 }
@@ -513,6 +602,8 @@ int test_load_group(void)
         cmocka_unit_test(defaults_applied),
         cmocka_unit_test(globals_set),
         cmocka_unit_test(bad_configs),
+        cmocka_unit_test(forwarding_fields_set),
+        cmocka_unit_test(forwarding_fields_errors),
         cmocka_unit_test(syntax_error_has_line_and_column),
         cmocka_unit_test(many_errors_reported_together),
         cmocka_unit_test(errors_are_capped),

@@ -245,7 +245,7 @@ static void ip_hash_values(void **state)
 }
 
 #define RETRY_ON_ONE_OF                                                                            \
-    "must be one of \"connect_failure\", \"reset\", \"timeout\", \"502\", \"503\" or \"504\""
+    "must be one of \"connect_failure\", \"reset\", \"timeout\", \"502\", \"503\", \"504\""
 #define HASH_KEY_MSG                                                                               \
     "must be \"uri\", \"client_ip\", \"header:NAME\", \"cookie:NAME\" or \"query:NAME\""
 #define NAME_CHARS "with a non-empty NAME without ';', '=', '&', spaces or control characters"

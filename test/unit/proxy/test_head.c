@@ -10,13 +10,48 @@ static const char cfg_json[] =
     "  { \"match\": {\"path_prefix\": \"/v1/\"}, \"upstream\": \"a\", \"strip_prefix\": \"/v1\","
     "    \"request_headers\": {\"set\": {\"x-env\": \"prod\"}, \"add\": {\"x-add\": \"1\"},"
     "                          \"remove\": [\"x-debug\"]},"
-    "    \"response_headers\": {\"set\": {\"cache-control\": \"no-store\"}, \"remove\": [\"x-internal\"]} },"
+    "    \"response_headers\": {\"set\": {\"cache-control\": \"no-store\"}, \"remove\": "
+    "[\"x-internal\"]} },"
     "  { \"upstream\": \"a\", \"host\": \"backend.internal\", \"add_prefix\": \"/app\" } ] } ],"
     "  \"upstreams\": { \"a\": { \"servers\": [ { \"address\": \"127.0.0.1:2\" } ] } } }";
+
+/* No forwarding fields and no Via; route 1 removes a client's X-Forwarded-Host. */
+static const char cfg_none_json[] =
+    "{ \"forwarded_headers\": [], \"via\": false,"
+    "  \"listeners\": [ { \"address\": \"127.0.0.1:1\", \"routes\": ["
+    "  { \"match\": {\"path_prefix\": \"/v1/\"}, \"upstream\": \"a\" },"
+    "  { \"upstream\": \"a\", \"request_headers\": {\"remove\": [\"x-forwarded-host\"]} } ] } ],"
+    "  \"upstreams\": { \"a\": { \"servers\": [ { \"address\": \"127.0.0.1:2\" } ] } } }";
+
+/* Two of the four, in any case; Via on. */
+static const char cfg_some_json[] =
+    "{ \"forwarded_headers\": [\"X-Forwarded-Host\", \"x-forwarded-for\"], \"via\": \"edge-2\","
+    "  \"listeners\": [ { \"address\": \"127.0.0.1:1\", \"routes\": [ { \"upstream\": \"a\" } ] } "
+    "],"
+    "  \"upstreams\": { \"a\": { \"servers\": [ { \"address\": \"127.0.0.1:2\" } ] } } }";
+
+/* A request carrying every forwarding field, twice for X-Forwarded-For. */
+static const char fwd_req[] = "GET /v1/x HTTP/1.1\r\nHost: a.example:8080\r\n"
+                              "X-Forwarded-For: 10.0.0.1\r\nx-forwarded-for: 10.0.0.2\r\n"
+                              "Forwarded: for=10.0.0.1;proto=https\r\nVia: 1.0 edge\r\n"
+                              "X-Forwarded-Proto: https\r\nX-FORWARDED-HOST: evil\r\n"
+                              "Accept: */*\r\n\r\n";
 
 static int setup(void **state)
 {
     *state = fx_new(cfg_json);
+    return 0;
+}
+
+static int setup_none(void **state)
+{
+    *state = fx_new(cfg_none_json);
+    return 0;
+}
+
+static int setup_some(void **state)
+{
+    *state = fx_new(cfg_some_json);
     return 0;
 }
 
@@ -35,8 +70,8 @@ static void hop_by_hop_removed(void **state)
     const char *h = fx_upstream_head(f, 0);
     assert_non_null(strstr(h, "GET /x HTTP/1.1\r\nHost: a.example\r\n"));
     assert_non_null(strstr(h, "\r\nAccept: */*\r\n"));
-    const char *gone[] = {"Connection", "X-Foo", "Keep-Alive", "TE:", "Upgrade", "Proxy-Conn",
-                          "Trailer"};
+    const char *gone[] = {
+        "Connection", "X-Foo", "Keep-Alive", "TE:", "Upgrade", "Proxy-Conn", "Trailer"};
     for (size_t i = 0; i < sizeof(gone) / sizeof(gone[0]); i++)
         assert_null(strstr(h, gone[i]));
 }
@@ -51,13 +86,63 @@ static void forwarding_fields(void **state)
     const char *h = fx_upstream_head(f, 0);
     assert_non_null(strstr(h, "GET /x?q=1 HTTP/1.1\r\n"));
     assert_non_null(strstr(h, "\r\nX-Forwarded-For: 10.0.0.1, 10.0.0.2, 127.0.0.1\r\n"));
-    assert_non_null(
-        strstr(h, "\r\nForwarded: for=10.0.0.1, for=127.0.0.1;host=\"a.example:8080\";proto=http\r\n"));
+    assert_non_null(strstr(
+        h, "\r\nForwarded: for=10.0.0.1, for=127.0.0.1;host=\"a.example:8080\";proto=http\r\n"));
     assert_non_null(strstr(h, "\r\nVia: 1.0 edge, 1.1 ringwall\r\n"));
     assert_non_null(strstr(h, "\r\nX-Forwarded-Proto: http\r\n"));
     assert_non_null(strstr(h, "\r\nX-Forwarded-Host: a.example:8080\r\n"));
     assert_null(strstr(h, "https"));
     assert_null(strstr(h, "evil"));
+}
+
+/* The default writes all four fields and Via, in this order, after the client's others. */
+static void forwarding_default_exact(void **state)
+{
+    struct fx *f = *state;
+    fx_parse(f, fwd_req);
+    const char *h = fx_upstream_head(f, 0);
+    assert_string_equal(h, "GET /x HTTP/1.1\r\nHost: a.example:8080\r\nAccept: */*\r\n"
+                           "X-Forwarded-For: 10.0.0.1, 10.0.0.2, 127.0.0.1\r\n"
+                           "Forwarded: for=10.0.0.1;proto=https, "
+                           "for=127.0.0.1;host=\"a.example:8080\";proto=http\r\n"
+                           "Via: 1.0 edge, 1.1 ringwall\r\n"
+                           "X-Forwarded-Proto: http\r\n"
+                           "X-Forwarded-Host: a.example:8080\r\n"
+                           "x-env: prod\r\nx-add: 1\r\n\r\n");
+}
+
+/* "forwarded_headers": [] and "via": false: ringwall adds none of them, and the client's
+ * pass as sent (header edits still apply to them). */
+static void forwarding_none_passes_client_fields(void **state)
+{
+    struct fx *f = *state;
+    fx_parse(f, fwd_req);
+    const char *h = fx_upstream_head(f, 0);
+    assert_string_equal(h, "GET /v1/x HTTP/1.1\r\nHost: a.example:8080\r\n"
+                           "X-Forwarded-For: 10.0.0.1\r\nx-forwarded-for: 10.0.0.2\r\n"
+                           "Forwarded: for=10.0.0.1;proto=https\r\nVia: 1.0 edge\r\n"
+                           "X-Forwarded-Proto: https\r\nX-FORWARDED-HOST: evil\r\n"
+                           "Accept: */*\r\n\r\n");
+    h = fx_upstream_head(f, 1);
+    assert_null(strstr(h, "evil"));
+    assert_non_null(strstr(h, "\r\nX-Forwarded-Proto: https\r\n"));
+    fx_parse(f, "GET /v1/x HTTP/1.0\r\n\r\n");
+    h = fx_upstream_head(f, 0);
+    assert_string_equal(h, "GET /v1/x HTTP/1.1\r\nHost: 127.0.0.1:1\r\n\r\n");
+}
+
+/* Only the listed fields are ringwall's; the others pass through untouched. */
+static void forwarding_subset(void **state)
+{
+    struct fx *f = *state;
+    fx_parse(f, fwd_req);
+    const char *h = fx_upstream_head(f, 0);
+    assert_string_equal(h, "GET /v1/x HTTP/1.1\r\nHost: a.example:8080\r\n"
+                           "Forwarded: for=10.0.0.1;proto=https\r\n"
+                           "X-Forwarded-Proto: https\r\nAccept: */*\r\n"
+                           "X-Forwarded-For: 10.0.0.1, 10.0.0.2, 127.0.0.1\r\n"
+                           "Via: 1.0 edge, 1.1 edge-2\r\n"
+                           "X-Forwarded-Host: a.example:8080\r\n\r\n");
 }
 
 static void ipv6_client_quoted_in_forwarded(void **state)
@@ -147,9 +232,9 @@ static void response_head(void **state)
                               "Transfer-Encoding: chunked\r\nX-Keep: 1\r\n\r\n";
     struct rw_h1_resp resp;
     int status = 0;
-    assert_int_equal(rw_h1_parse_response(raw, sizeof(raw) - 1, &f->w.lim, RW_M_GET, &resp,
-                                          f->hdrs, &status),
-                     RW_PARSE_DONE);
+    assert_int_equal(
+        rw_h1_parse_response(raw, sizeof(raw) - 1, &f->w.lim, RW_M_GET, &resp, f->hdrs, &status),
+        RW_PARSE_DONE);
     f->c.x->route = &f->cfg->listeners[0].routes[0];
     f->c.req_minor = 0; /* an HTTP/1.0 client: de-chunked, close-delimited */
     f->c.keep_alive = false;
@@ -172,16 +257,51 @@ static void response_head(void **state)
     px_body_free(&f->c.x->resp_body);
 }
 
+/* "via": false: a backend's Via reaches the client unchanged, and none is added. */
+static void response_via_off(void **state)
+{
+    struct fx *f = *state;
+    static const char raw[] = "HTTP/1.1 200 OK\r\nVia: 1.1 cdn\r\nvia: 1.0 cache\r\n"
+                              "Content-Length: 0\r\n\r\n";
+    static const char raw_none[] = "HTTP/1.1 204 No Content\r\nX-A: 1\r\n\r\n";
+    struct rw_h1_resp resp;
+    int status = 0;
+    f->c.x->route = &f->cfg->listeners[0].routes[0];
+    assert_int_equal(
+        rw_h1_parse_response(raw, sizeof(raw) - 1, &f->w.lim, RW_M_GET, &resp, f->hdrs, &status),
+        RW_PARSE_DONE);
+    px_body_init(&f->c.x->resp_body, PX_F_LENGTH, PX_F_LENGTH, 0, 0, false);
+    int n = px_head_response(&f->c, &resp, f->out, sizeof(f->out) - 1);
+    assert_true(n > 0);
+    f->out[n] = '\0';
+    assert_string_equal(f->out, "HTTP/1.1 200 OK\r\nServer: ringwall\r\nVia: 1.1 cdn\r\n"
+                                "via: 1.0 cache\r\nContent-Length: 0\r\n\r\n");
+    px_body_free(&f->c.x->resp_body);
+    assert_int_equal(rw_h1_parse_response(raw_none, sizeof(raw_none) - 1, &f->w.lim, RW_M_GET,
+                                          &resp, f->hdrs, &status),
+                     RW_PARSE_DONE);
+    px_body_init(&f->c.x->resp_body, PX_F_NONE, PX_F_NONE, 0, 0, false);
+    n = px_head_response(&f->c, &resp, f->out, sizeof(f->out) - 1);
+    assert_true(n > 0);
+    f->out[n] = '\0';
+    assert_null(strcasestr(f->out, "via"));
+    px_body_free(&f->c.x->resp_body);
+}
+
 int test_head_run(void)
 {
     const struct CMUnitTest t[] = {
         cmocka_unit_test_setup_teardown(hop_by_hop_removed, setup, teardown),
         cmocka_unit_test_setup_teardown(forwarding_fields, setup, teardown),
+        cmocka_unit_test_setup_teardown(forwarding_default_exact, setup, teardown),
+        cmocka_unit_test_setup_teardown(forwarding_none_passes_client_fields, setup_none, teardown),
+        cmocka_unit_test_setup_teardown(forwarding_subset, setup_some, teardown),
         cmocka_unit_test_setup_teardown(ipv6_client_quoted_in_forwarded, setup, teardown),
         cmocka_unit_test_setup_teardown(peer_text, setup, teardown),
         cmocka_unit_test_setup_teardown(edits_and_rewrites, setup, teardown),
         cmocka_unit_test_setup_teardown(framing_is_ours, setup, teardown),
         cmocka_unit_test_setup_teardown(response_head, setup, teardown),
+        cmocka_unit_test_setup_teardown(response_via_off, setup_none, teardown),
     };
     return cmocka_run_group_tests_name("proxy/head", t, NULL, NULL);
 }
