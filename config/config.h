@@ -324,9 +324,14 @@ struct rw_cfg_request_id {
     bool trust_client; /* keep a client's value, default true */
 };
 
+/* "io_coalesce": default and most (core/io_uring-int.h clamps to the same 1 ms). */
+#define RW_CFG_IO_COALESCE_US 100
+#define RW_CFG_IO_COALESCE_MAX_US 1000
+
 struct rw_cfg {
-    uint32_t workers;   /* 0: one per CPU */
-    char *io_backend;   /* owned: "auto" | "io_uring" | "epoll" */
+    uint32_t workers;        /* 0: one per CPU */
+    char *io_backend;        /* owned: "auto" | "io_uring" | "epoll" */
+    uint32_t io_coalesce_us; /* a busy io_uring wait holds on this long for more; 0: never */
     char *log_level;    /* owned: "error" | "warn" | "info" | "debug", default "info" */
     /* limits */
     uint32_t max_connections;   /* per process, default 100000 */
@@ -382,6 +387,8 @@ void rw_cfg_errs_clear(struct rw_cfg_errs *errs);
 /* Parse "250ms", "10s", "5m", "1h", "1d" (also integers of ms? no: a unit is required)
  * into milliseconds. 0 or -EINVAL. */
 int rw_cfg_parse_duration(const char *s, uint64_t *ms);
+/* The same, in microseconds, with "us" accepted too ("100us", "1ms"). */
+int rw_cfg_parse_duration_us(const char *s, uint64_t *us);
 
 /* Parse "16KiB", "64MiB", "1GiB", "512B", "1KB" (=1000) or a plain decimal string of
  * bytes. 0 or -EINVAL / -ERANGE. */

@@ -20,6 +20,7 @@
 static const char *const top_keys[] = {
     "workers",
     "io_backend",
+    "io_coalesce",
     "log",
     "limits",
     "server_header",
@@ -60,6 +61,7 @@ static void load_defaults(struct rw_cfg *cfg)
 {
     cfg->workers = 0;
     cfg->io_backend = rw__cfg_xstrdup("auto");
+    cfg->io_coalesce_us = RW_CFG_IO_COALESCE_US;
     cfg->log_level = rw__cfg_xstrdup("info");
     cfg->max_connections = 100000;
     cfg->limit_request_line = 8192;
@@ -127,6 +129,30 @@ static void load_via(struct rw__cfg_ctx *c, const json_t *root, struct rw_cfg *c
     rw__cfg_leave(c, mark);
 }
 
+/* "io_coalesce": how long a busy io_uring wait may hold on for more completions. */
+static void load_io_coalesce(struct rw__cfg_ctx *c, const json_t *root, struct rw_cfg *cfg)
+{
+    const json_t *v = json_object_get(root, "io_coalesce");
+    uint64_t us;
+    size_t mark;
+
+    if (!v)
+        return;
+    if (json_is_false(v)) {
+        cfg->io_coalesce_us = 0;
+        return;
+    }
+    if (json_is_string(v) && rw_cfg_parse_duration_us(json_string_value(v), &us) == 0 &&
+        us <= RW_CFG_IO_COALESCE_MAX_US) {
+        cfg->io_coalesce_us = (uint32_t)us;
+        return;
+    }
+    mark = rw__cfg_enter_key(c, "io_coalesce");
+    rw__cfg_err_got(c, v, "must be a duration of at most 1ms like \"100us\" (unit us or ms), "
+                          "or false");
+    rw__cfg_leave(c, mark);
+}
+
 static void load_forwarded_headers(struct rw__cfg_ctx *c, const json_t *root, struct rw_cfg *cfg)
 {
     uint32_t bits = cfg->forwarded_headers;
@@ -143,6 +169,7 @@ static void load_globals(struct rw__cfg_ctx *c, const json_t *root, struct rw_cf
     rw__cfg_check_keys(c, root, top_keys);
     rw__cfg_get_u32(c, root, "workers", 0, 1024, &cfg->workers);
     rw__cfg_get_enum(c, root, "io_backend", io_backends, &cfg->io_backend);
+    load_io_coalesce(c, root, cfg);
     rw__cfg_get_str(c, root, "server_header", rw__cfg_check_hdr_value, &cfg->server_header);
     rw__cfg_get_bool(c, root, "hide_backend_headers", &cfg->hide_backend_headers);
     load_via(c, root, cfg);

@@ -82,6 +82,20 @@ int rw_cfg_parse_duration(const char *s, uint64_t *ms)
     return units_scale(v, u->mult, ms) == 0 ? 0 : -EINVAL;
 }
 
+int rw_cfg_parse_duration_us(const char *s, uint64_t *us)
+{
+    uint64_t v;
+    int n = s ? units_digits(s, &v) : 0;
+
+    if (n > 0 && strcmp(s + n, "us") == 0) {
+        *us = v;
+        return 0;
+    }
+    if (rw_cfg_parse_duration(s, &v) != 0)
+        return -EINVAL;
+    return units_scale(v, 1000, us) == 0 ? 0 : -EINVAL;
+}
+
 int rw_cfg_parse_size(const char *s, uint64_t *bytes)
 {
     const struct units_suffix *u;

@@ -109,9 +109,12 @@ void rw__ur_files_register(struct rw__ur_files *t, struct io_uring *ring, int fd
  * does not even wake the task before that many completions are queued.
  *
  * "Busy" is measured, not guessed: over windows of about RW__CO_WINDOW_NS the loop
- * counts completions, and coalesces while a budget's worth of time would bring at
- * least RW__CO_ON of them (stopping below RW__CO_OFF). A quiet loop never waits for a
- * second completion, so a lone request pays nothing.
+ * counts completions and the CPU time its thread used (most of the work, sends and
+ * receives, runs inside io_uring_enter, so time outside waits would not tell). It
+ * coalesces while it was busy at least RW__CO_BUSY_ON percent of the window and a budget's worth of time
+ * would bring at least RW__CO_ON completions, and stops below RW__CO_BUSY_OFF or
+ * RW__CO_OFF. A quiet loop never waits for a second completion, so a lone request
+ * pays nothing, and a loop with time to spare spends none of its clients' on this.
  */
 #ifndef IORING_FEAT_MIN_TIMEOUT
 #define IORING_FEAT_MIN_TIMEOUT (1U << 15)
@@ -121,6 +124,8 @@ void rw__ur_files_register(struct rw__ur_files *t, struct io_uring *ring, int fd
 #define RW__CO_ON 8   /* completions a budget must bring to start coalescing */
 #define RW__CO_OFF 4  /* ... and below which it stops */
 #define RW__CO_MAX 64 /* most completions a wait asks for beyond its submissions */
+#define RW__CO_BUSY_ON 50  /* percent of a window outside waits to start coalescing */
+#define RW__CO_BUSY_OFF 25 /* ... and below which it stops */
 #define RW__CO_BUDGET_MAX 1000 /* us: a longer budget would outlast the online wait */
 
 struct rw__ur_co {
@@ -128,6 +133,7 @@ struct rw__ur_co {
     uint32_t target;      /* 0: not now; else completions a wait asks for */
     uint64_t events;      /* completions in the current window */
     uint64_t window_from; /* ns: start of the current window */
+    uint64_t cpu_from;    /* the thread's CPU time (ns) at that start */
     bool always;          /* test hook: every wait coalesces, asking for RW__CO_MAX */
     uint64_t waits;       /* coalesced waits made (for tests and the curious) */
 };
@@ -135,15 +141,21 @@ struct rw__ur_co {
 /* budget_us is clamped to RW__CO_BUDGET_MAX. */
 void rw__ur_co_init(struct rw__ur_co *c, uint32_t budget_us, bool always, uint64_t now_ns);
 
-/* Close the current window at now_ns and decide for the next one. */
-void rw__ur_co_window(struct rw__ur_co *c, uint64_t now_ns);
+/* Close the current window at now_ns and decide for the next one; cpu_ns: the
+ * thread's CPU time now. */
+void rw__ur_co_window(struct rw__ur_co *c, uint64_t now_ns, uint64_t cpu_ns);
 
-/* After each turn: n completions were handled; the turn started at now_ns. */
-static inline void rw__ur_co_turn(struct rw__ur_co *c, unsigned n, uint64_t now_ns)
+/* The calling thread's CPU time in ns (a syscall: once a window). */
+uint64_t rw__ur_thread_cpu_ns(void);
+
+/* After each turn: n completions were handled; the turn started at now_ns. cpu: where
+ * the thread's CPU time comes from (rw__ur_thread_cpu_ns; tests pass their own). */
+static inline void rw__ur_co_turn(struct rw__ur_co *c, unsigned n, uint64_t now_ns,
+                                  uint64_t (*cpu)(void))
 {
     c->events += n;
     if (now_ns - c->window_from >= RW__CO_WINDOW_NS)
-        rw__ur_co_window(c, now_ns);
+        rw__ur_co_window(c, now_ns, cpu());
 }
 
 /* Submit what is prepared and, with GETEVENTS, wait: for one completion, or when

@@ -847,7 +847,7 @@ static int ur_run_once(struct rw_loop *l, int64_t timeout_ns)
         ur_ready_run(l, u);
         n++;
     }
-    rw__ur_co_turn(&u->co, n, l->turn_ns);
+    rw__ur_co_turn(&u->co, n, l->turn_ns, rw__ur_thread_cpu_ns);
     return (int)n;
 }
 

@@ -3,6 +3,7 @@
 #include "core/io_uring-int.h"
 
 #include <signal.h>
+#include <time.h>
 
 void rw__ur_co_init(struct rw__ur_co *c, uint32_t budget_us, bool always, uint64_t now_ns)
 {
@@ -11,20 +12,33 @@ void rw__ur_co_init(struct rw__ur_co *c, uint32_t budget_us, bool always, uint64
     c->target = c->always ? RW__CO_MAX : 0;
     c->events = 0;
     c->window_from = now_ns;
+    c->cpu_from = 0;
     c->waits = 0;
 }
 
-void rw__ur_co_window(struct rw__ur_co *c, uint64_t now_ns)
+uint64_t rw__ur_thread_cpu_ns(void)
+{
+    struct timespec ts;
+
+    if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0)
+        return 0;
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+void rw__ur_co_window(struct rw__ur_co *c, uint64_t now_ns, uint64_t cpu_ns)
 {
     uint64_t span = now_ns - c->window_from;
     /* completions one budget would bring at this window's rate */
     uint64_t per_budget = span ? c->events * c->budget_us * 1000 / span : 0;
+    uint64_t busy_pct = span && cpu_ns > c->cpu_from ? (cpu_ns - c->cpu_from) * 100 / span : 0;
 
     c->events = 0;
     c->window_from = now_ns;
+    c->cpu_from = cpu_ns;
     if (c->always || !c->budget_us)
         return;
-    if (per_budget < (c->target ? RW__CO_OFF : RW__CO_ON)) {
+    if (per_budget < (c->target ? RW__CO_OFF : RW__CO_ON) ||
+        busy_pct < (c->target ? RW__CO_BUSY_OFF : RW__CO_BUSY_ON)) {
         c->target = 0;
         return;
     }

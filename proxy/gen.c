@@ -606,6 +606,7 @@ static void restart_only(const struct rw_cfg *run, const struct rw_cfg *nw, char
     } keys[] = {
         {run->workers != nw->workers, "workers"},
         {str_differ(run->io_backend, nw->io_backend), "io_backend"},
+        {run->io_coalesce_us != nw->io_coalesce_us, "io_coalesce"},
         {run->limit_request_line != nw->limit_request_line ||
              run->limit_header_block != nw->limit_header_block ||
              run->limit_headers != nw->limit_headers,

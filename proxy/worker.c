@@ -376,8 +376,11 @@ static int worker_setup(struct px_worker *w)
     /* fixed_files: every socket that carries ops is closed with rw_io_close (client.c,
      * upstream.c; their close(2) fallbacks run only after it failed, which empties the
      * slot all the same) */
-    struct rw_loop_cfg lc = {
-        .backend = w->px->io->name, .bulk_count = 32, .bulk_size = 131072, .fixed_files = true};
+    struct rw_loop_cfg lc = {.backend = w->px->io->name,
+                             .bulk_count = 32,
+                             .bulk_size = 131072,
+                             .fixed_files = true,
+                             .coalesce_us = cfg->io_coalesce_us};
     int err = 0;
     w->loop = rw_loop_new(w->px->io, &lc, &err);
     if (!w->loop)

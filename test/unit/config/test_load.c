@@ -187,6 +187,7 @@ static void defaults_applied(void **state)
     assert_true(cfg->hide_backend_headers);
     assert_string_equal(cfg->via, "ringwall");
     assert_int_equal(cfg->forwarded_headers, RW_FWD_ALL);
+    assert_int_equal(cfg->io_coalesce_us, RW_CFG_IO_COALESCE_US);
     assert_int_equal(cfg->client_header_timeout_ms, 10000);
     assert_int_equal(cfg->client_body_timeout_ms, 60000);
     assert_int_equal(cfg->client_idle_timeout_ms, 75000);
@@ -437,6 +438,52 @@ static void forwarding_fields_errors(void **state)
     rw_cfg_errs_clear(&errs);
 }
 
+/* "io_coalesce": a duration in us or ms up to 1 ms, or false. */
+static void io_coalesce_values(void **state)
+{
+    static const struct {
+        const char *json;
+        uint32_t us;
+    } ok[] = {
+        {"'100us'", 100}, {"'0us'", 0}, {"'1ms'", 1000}, {"'1000us'", 1000}, {"false", 0},
+    };
+    static const struct bad bad[] = {
+        {"{'io_coalesce': '1001us', " TCFG_MIN "}",
+         "cfg.json: $.io_coalesce: must be a duration of at most 1ms like \"100us\" (unit us or "
+         "ms), or false, got \"1001us\""},
+        {"{'io_coalesce': 100, " TCFG_MIN "}",
+         "cfg.json: $.io_coalesce: must be a duration of at most 1ms like \"100us\" (unit us or "
+         "ms), or false, got 100"},
+        {"{'io_coalesce': '2s', " TCFG_MIN "}",
+         "cfg.json: $.io_coalesce: must be a duration of at most 1ms like \"100us\" (unit us or "
+         "ms), or false, got \"2s\""},
+        {"{'io_coalesce': true, " TCFG_MIN "}",
+         "cfg.json: $.io_coalesce: must be a duration of at most 1ms like \"100us\" (unit us or "
+         "ms), or false, got true"},
+        {"{'io_coalesce': '50 us', " TCFG_MIN "}",
+         "cfg.json: $.io_coalesce: must be a duration of at most 1ms like \"100us\" (unit us or "
+         "ms), or false, got \"50 us\""},
+    };
+    char json[256];
+    struct rw_cfg_errs errs = {0};
+    struct rw_cfg *cfg = NULL;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+        snprintf(json, sizeof(json), "{'io_coalesce': %s, %s}", ok[i].json, TCFG_MIN);
+        cfg = tcfg_expect_ok(json);
+        assert_int_equal(cfg->io_coalesce_us, ok[i].us);
+        rw_cfg_free(cfg);
+    }
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        assert_int_equal(tcfg_load(bad[i].json, &cfg, &errs), -EINVAL);
+        assert_null(cfg);
+        assert_int_equal(errs.n, 1);
+        assert_string_equal(errs.msg[0], bad[i].msg);
+        rw_cfg_errs_clear(&errs);
+    }
+}
+
 static void bad_configs(void **state)
 {
     for (size_t i = 0; i < sizeof(bad_top) / sizeof(bad_top[0]); i++)
@@ -604,6 +651,7 @@ int test_load_group(void)
         cmocka_unit_test(bad_configs),
         cmocka_unit_test(forwarding_fields_set),
         cmocka_unit_test(forwarding_fields_errors),
+        cmocka_unit_test(io_coalesce_values),
         cmocka_unit_test(syntax_error_has_line_and_column),
         cmocka_unit_test(many_errors_reported_together),
         cmocka_unit_test(errors_are_capped),

@@ -34,92 +34,123 @@ static uint64_t mono_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-/* One window of `events` completions over `span_ns`, then the decision. */
-static uint32_t window(struct rw__ur_co *c, uint64_t *now, uint64_t events, uint64_t span_ns)
+/* A loop's clock, and its thread's CPU time (fake_cpu). */
+struct clk {
+    uint64_t now, busy;
+};
+
+static uint64_t g_cpu;
+
+static uint64_t fake_cpu(void)
 {
-    *now += span_ns;
-    rw__ur_co_turn(c, (unsigned)events, *now);
+    return g_cpu;
+}
+
+/* One turn `span_ns` after the last with `events` completions, the thread busy `pct`
+ * percent of the time since; the decision in force after it. */
+static uint32_t window_busy(struct rw__ur_co *c, struct clk *k, uint64_t events,
+                            uint64_t span_ns, unsigned pct)
+{
+    k->now += span_ns;
+    k->busy += span_ns * pct / 100;
+    g_cpu = k->busy;
+    rw__ur_co_turn(c, (unsigned)events, k->now, fake_cpu);
     return c->target;
+}
+
+/* The same, on a loop busy 80% of the time. */
+static uint32_t window(struct rw__ur_co *c, struct clk *k, uint64_t events, uint64_t span_ns)
+{
+    return window_busy(c, k, events, span_ns, 80);
 }
 
 static void co_off_without_budget(void **state)
 {
     struct rw__ur_co c;
-    uint64_t now = 5 * MS;
+    struct clk k = {5 * MS, 0};
 
     (void)state;
-    rw__ur_co_init(&c, 0, false, now);
-    assert_int_equal(window(&c, &now, 1000000, MS), 0);
-    rw__ur_co_init(&c, 0, true, now); /* the hook needs a budget too */
+    rw__ur_co_init(&c, 0, false, k.now);
+    assert_int_equal(window(&c, &k, 1000000, MS), 0);
+    rw__ur_co_init(&c, 0, true, k.now); /* the hook needs a budget too */
     assert_int_equal(c.target, 0);
-    assert_int_equal(window(&c, &now, 1000000, MS), 0);
+    assert_int_equal(window(&c, &k, 1000000, MS), 0);
 }
 
 static void co_starts_and_stops_with_the_rate(void **state)
 {
     struct rw__ur_co c;
-    uint64_t now = 0;
+    struct clk k = {0, 0};
 
     (void)state;
-    rw__ur_co_init(&c, 100, false, now);
+    rw__ur_co_init(&c, 100, false, k.now);
     assert_int_equal(c.target, 0);
     /* 70 completions a ms: 7 per 100 us budget, below RW__CO_ON */
-    assert_int_equal(window(&c, &now, 70, MS), 0);
+    assert_int_equal(window(&c, &k, 70, MS), 0);
     /* 200 a ms: 20 per budget; asks for about that */
-    assert_int_equal(window(&c, &now, 200, MS), 20);
+    assert_int_equal(window(&c, &k, 200, MS), 20);
     /* once on, it holds down to RW__CO_OFF (5 per budget) ... */
-    assert_int_equal(window(&c, &now, 50, MS), 5);
+    assert_int_equal(window(&c, &k, 50, MS), 5);
     /* ... and stops below it */
-    assert_int_equal(window(&c, &now, 30, MS), 0);
+    assert_int_equal(window(&c, &k, 30, MS), 0);
     /* and needs RW__CO_ON again to start */
-    assert_int_equal(window(&c, &now, 60, MS), 0);
-    assert_int_equal(window(&c, &now, 80, MS), RW__CO_ON);
+    assert_int_equal(window(&c, &k, 60, MS), 0);
+    assert_int_equal(window(&c, &k, 80, MS), RW__CO_ON);
 }
 
 static void co_window_needs_its_time(void **state)
 {
     struct rw__ur_co c;
-    uint64_t now = 0;
+    struct clk k = {0, 0};
 
     (void)state;
-    rw__ur_co_init(&c, 100, false, now);
+    rw__ur_co_init(&c, 100, false, k.now);
     /* turns within a window only count */
-    for (int i = 0; i < 9; i++) {
-        now += MS / 10;
-        rw__ur_co_turn(&c, 100, now);
-        assert_int_equal(c.target, 0);
-    }
-    now += MS / 10;
-    rw__ur_co_turn(&c, 100, now); /* 1,000 over 1 ms: 100 per budget, clamped */
-    assert_int_equal(c.target, RW__CO_MAX);
+    for (int i = 0; i < 9; i++)
+        assert_int_equal(window(&c, &k, 100, MS / 10), 0);
+    /* 1,000 over 1 ms: 100 per budget, clamped */
+    assert_int_equal(window(&c, &k, 100, MS / 10), RW__CO_MAX);
     /* a long quiet spell ends it at the next turn, whatever that turn brings */
-    now += 10 * 1000 * MS;
-    rw__ur_co_turn(&c, 64, now);
-    assert_int_equal(c.target, 0);
+    assert_int_equal(window_busy(&c, &k, 64, 10 * 1000 * MS, 0), 0);
+}
+
+/* A fast stream of completions to a loop with time to spare: no waiting on it. */
+static void co_needs_a_busy_loop(void **state)
+{
+    struct rw__ur_co c;
+    struct clk k = {0, 0};
+
+    (void)state;
+    rw__ur_co_init(&c, 100, false, k.now);
+    assert_int_equal(window_busy(&c, &k, 500, MS, 40), 0);
+    assert_int_equal(window_busy(&c, &k, 500, MS, 50), 50);
+    /* on, it holds down to RW__CO_BUSY_OFF (its own waits make it look idler) */
+    assert_int_equal(window_busy(&c, &k, 500, MS, 25), 50);
+    assert_int_equal(window_busy(&c, &k, 500, MS, 20), 0);
 }
 
 static void co_budget_clamped(void **state)
 {
     struct rw__ur_co c;
-    uint64_t now = 0;
+    struct clk k = {0, 0};
 
     (void)state;
-    rw__ur_co_init(&c, 1000000, false, now);
+    rw__ur_co_init(&c, 1000000, false, k.now);
     assert_int_equal(c.budget_us, RW__CO_BUDGET_MAX);
     /* 5 a ms is 5 per clamped budget: below RW__CO_ON */
-    assert_int_equal(window(&c, &now, 5, MS), 0);
-    assert_int_equal(window(&c, &now, 10, MS), 10);
+    assert_int_equal(window(&c, &k, 5, MS), 0);
+    assert_int_equal(window(&c, &k, 10, MS), 10);
 }
 
 static void co_always_hook(void **state)
 {
     struct rw__ur_co c;
-    uint64_t now = 0;
+    struct clk k = {0, 0};
 
     (void)state;
-    rw__ur_co_init(&c, 100, true, now);
+    rw__ur_co_init(&c, 100, true, k.now);
     assert_int_equal(c.target, RW__CO_MAX);
-    assert_int_equal(window(&c, &now, 0, 100 * MS), RW__CO_MAX);
+    assert_int_equal(window_busy(&c, &k, 0, 100 * MS, 0), RW__CO_MAX);
 }
 
 /* ---- on a loop whose every wait coalesces ---- */
@@ -198,6 +229,7 @@ int rw_test_io_coalesce(void)
         cmocka_unit_test(co_off_without_budget),
         cmocka_unit_test(co_starts_and_stops_with_the_rate),
         cmocka_unit_test(co_window_needs_its_time),
+        cmocka_unit_test(co_needs_a_busy_loop),
         cmocka_unit_test(co_budget_clamped),
         cmocka_unit_test(co_always_hook),
     };
