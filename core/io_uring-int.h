@@ -115,6 +115,9 @@ void rw__ur_files_register(struct rw__ur_files *t, struct io_uring *ring, int fd
  * would bring at least RW__CO_ON completions, and stops below RW__CO_BUSY_OFF or
  * RW__CO_OFF. A quiet loop never waits for a second completion, so a lone request
  * pays nothing, and a loop with time to spare spends none of its clients' on this.
+ * Nor does one moving bulk data (more than RW__CO_BYTES per completion): a turn's
+ * overhead is small beside copying 64 KiB, and holding on only lets the pipes run
+ * dry (measured with 64 KiB responses: 8% more CPU per response with coalescing).
  */
 #ifndef IORING_FEAT_MIN_TIMEOUT
 #define IORING_FEAT_MIN_TIMEOUT (1U << 15)
@@ -126,12 +129,14 @@ void rw__ur_files_register(struct rw__ur_files *t, struct io_uring *ring, int fd
 #define RW__CO_MAX 64 /* most completions a wait asks for beyond its submissions */
 #define RW__CO_BUSY_ON 50  /* percent of a window outside waits to start coalescing */
 #define RW__CO_BUSY_OFF 25 /* ... and below which it stops */
+#define RW__CO_BYTES 4096  /* most bytes per completion (results summed) to coalesce */
 #define RW__CO_BUDGET_MAX 1000 /* us: a longer budget would outlast the online wait */
 
 struct rw__ur_co {
     uint32_t budget_us;   /* 0: never coalesce */
     uint32_t target;      /* 0: not now; else completions a wait asks for */
     uint64_t events;      /* completions in the current window */
+    uint64_t bytes;       /* their positive results summed (bytes moved, mostly) */
     uint64_t window_from; /* ns: start of the current window */
     uint64_t cpu_from;    /* the thread's CPU time (ns) at that start */
     bool always;          /* test hook: every wait coalesces, asking for RW__CO_MAX */

@@ -840,6 +840,8 @@ static int ur_run_once(struct rw_loop *l, int64_t timeout_ns)
     io_uring_for_each_cqe(&u->ring, head, cqe)
     {
         n++;
+        if (cqe->res > 0)
+            u->co.bytes += (uint32_t)cqe->res;
         ur_dispatch(l, u, cqe);
     }
     io_uring_cq_advance(&u->ring, n);

@@ -11,6 +11,7 @@ void rw__ur_co_init(struct rw__ur_co *c, uint32_t budget_us, bool always, uint64
     c->always = always && c->budget_us;
     c->target = c->always ? RW__CO_MAX : 0;
     c->events = 0;
+    c->bytes = 0;
     c->window_from = now_ns;
     c->cpu_from = 0;
     c->waits = 0;
@@ -32,12 +33,15 @@ void rw__ur_co_window(struct rw__ur_co *c, uint64_t now_ns, uint64_t cpu_ns)
     uint64_t per_budget = span ? c->events * c->budget_us * 1000 / span : 0;
     uint64_t busy_pct = span && cpu_ns > c->cpu_from ? (cpu_ns - c->cpu_from) * 100 / span : 0;
 
+    bool bulk = c->bytes > c->events * RW__CO_BYTES;
+
     c->events = 0;
+    c->bytes = 0;
     c->window_from = now_ns;
     c->cpu_from = cpu_ns;
     if (c->always || !c->budget_us)
         return;
-    if (per_budget < (c->target ? RW__CO_OFF : RW__CO_ON) ||
+    if (bulk || per_budget < (c->target ? RW__CO_OFF : RW__CO_ON) ||
         busy_pct < (c->target ? RW__CO_BUSY_OFF : RW__CO_BUSY_ON)) {
         c->target = 0;
         return;

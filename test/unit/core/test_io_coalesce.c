@@ -129,6 +129,22 @@ static void co_needs_a_busy_loop(void **state)
     assert_int_equal(window_busy(&c, &k, 500, MS, 20), 0);
 }
 
+/* Completions that move more than RW__CO_BYTES each on average: bulk, never held. */
+static void co_not_for_bulk(void **state)
+{
+    struct rw__ur_co c;
+    struct clk k = {0, 0};
+
+    (void)state;
+    rw__ur_co_init(&c, 100, false, k.now);
+    c.bytes = 500ull * (RW__CO_BYTES + 1);
+    assert_int_equal(window(&c, &k, 500, MS), 0);
+    c.bytes = 500ull * 300; /* small requests and responses */
+    assert_int_equal(window(&c, &k, 500, MS), 50);
+    c.bytes = 500ull * 65536; /* and off again when the traffic turns bulk */
+    assert_int_equal(window(&c, &k, 500, MS), 0);
+}
+
 static void co_budget_clamped(void **state)
 {
     struct rw__ur_co c;
@@ -230,6 +246,7 @@ int rw_test_io_coalesce(void)
         cmocka_unit_test(co_starts_and_stops_with_the_rate),
         cmocka_unit_test(co_window_needs_its_time),
         cmocka_unit_test(co_needs_a_busy_loop),
+        cmocka_unit_test(co_not_for_bulk),
         cmocka_unit_test(co_budget_clamped),
         cmocka_unit_test(co_always_hook),
     };
