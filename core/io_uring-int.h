@@ -111,10 +111,11 @@ void rw__ur_files_register(struct rw__ur_files *t, struct io_uring *ring, int fd
  * "Busy" is measured, not guessed: over windows of about RW__CO_WINDOW_NS the loop
  * counts completions and the CPU time its thread used (most of the work, sends and
  * receives, runs inside io_uring_enter, so time outside waits would not tell). It
- * coalesces while it was busy at least RW__CO_BUSY_ON percent of the window and a budget's worth of time
- * would bring at least RW__CO_ON completions, and stops below RW__CO_BUSY_OFF or
- * RW__CO_OFF. A quiet loop never waits for a second completion, so a lone request
- * pays nothing, and a loop with time to spare spends none of its clients' on this.
+ * coalesces while the thread ran at least RW__CO_BUSY_ON percent of the window and a
+ * budget's worth of time would bring at least RW__CO_ON completions, and stops below
+ * RW__CO_BUSY_OFF or RW__CO_OFF. A quiet loop never waits for a second completion, so
+ * a lone request pays nothing, and a loop with time to spare spends none of its
+ * clients' time on this.
  * Nor does one moving bulk data (more than RW__CO_BYTES per completion): a turn's
  * overhead is small beside copying 64 KiB, and holding on only lets the pipes run
  * dry (measured with 64 KiB responses: 8% more CPU per response with coalescing).
@@ -127,7 +128,7 @@ void rw__ur_files_register(struct rw__ur_files *t, struct io_uring *ring, int fd
 #define RW__CO_ON 8   /* completions a budget must bring to start coalescing */
 #define RW__CO_OFF 4  /* ... and below which it stops */
 #define RW__CO_MAX 64 /* most completions a wait asks for beyond its submissions */
-#define RW__CO_BUSY_ON 50  /* percent of a window outside waits to start coalescing */
+#define RW__CO_BUSY_ON 50  /* percent of a window the thread ran, to start coalescing */
 #define RW__CO_BUSY_OFF 25 /* ... and below which it stops */
 #define RW__CO_BYTES 4096  /* most bytes per completion (results summed) to coalesce */
 #define RW__CO_BUDGET_MAX 1000 /* us: a longer budget would outlast the online wait */

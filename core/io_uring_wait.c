@@ -32,7 +32,6 @@ void rw__ur_co_window(struct rw__ur_co *c, uint64_t now_ns, uint64_t cpu_ns)
     /* completions one budget would bring at this window's rate */
     uint64_t per_budget = span ? c->events * c->budget_us * 1000 / span : 0;
     uint64_t busy_pct = span && cpu_ns > c->cpu_from ? (cpu_ns - c->cpu_from) * 100 / span : 0;
-
     bool bulk = c->bytes > c->events * RW__CO_BYTES;
 
     c->events = 0;
