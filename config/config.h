@@ -324,8 +324,8 @@ struct rw_cfg_request_id {
     bool trust_client; /* keep a client's value, default true */
 };
 
-/* "io_coalesce": default and most (core/io_uring-int.h clamps to the same 1 ms). */
-#define RW_CFG_IO_COALESCE_US 100
+/* "io_coalesce": default (off) and most (core/io_uring-int.h clamps to the same 1 ms). */
+#define RW_CFG_IO_COALESCE_US 0
 #define RW_CFG_IO_COALESCE_MAX_US 1000
 
 struct rw_cfg {

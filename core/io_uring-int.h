@@ -119,6 +119,16 @@ void rw__ur_files_register(struct rw__ur_files *t, struct io_uring *ring, int fd
  * Nor does one moving bulk data (more than RW__CO_BYTES per completion): a turn's
  * overhead is small beside copying 64 KiB, and holding on only lets the pipes run
  * dry (measured with 64 KiB responses: 8% more CPU per response with coalescing).
+ *
+ * A fast rate does not say that many completions can be pending at once: a few
+ * clients that each wait for their answer before asking again (4 connections at 49k
+ * requests/s) make the same rate, yet a wait for more than they have in flight only
+ * ever ends at its budget, and throughput collapsed to 14k. So the loop checks what
+ * its coalesced waits got: a window where most of them ended at the budget, short of
+ * what they asked for, stops coalescing and keeps it off for RW__CO_HOLD_NS, doubled
+ * after each such window up to RW__CO_HOLD_MAX_NS (reset by a window where they
+ * mostly filled). And a wait asks for half of what a budget brings at the measured
+ * rate, so that it normally fills well within its budget.
  */
 #ifndef IORING_FEAT_MIN_TIMEOUT
 #define IORING_FEAT_MIN_TIMEOUT (1U << 15)
@@ -132,6 +142,8 @@ void rw__ur_files_register(struct rw__ur_files *t, struct io_uring *ring, int fd
 #define RW__CO_BUSY_OFF 25 /* ... and below which it stops */
 #define RW__CO_BYTES 4096  /* most bytes per completion (results summed) to coalesce */
 #define RW__CO_BUDGET_MAX 1000 /* us: a longer budget would outlast the online wait */
+#define RW__CO_HOLD_NS (10 * 1000 * 1000ull)        /* off after a window of short waits */
+#define RW__CO_HOLD_MAX_NS (1000 * 1000 * 1000ull) /* ... doubling up to this */
 
 struct rw__ur_co {
     uint32_t budget_us;   /* 0: never coalesce */
@@ -140,6 +152,10 @@ struct rw__ur_co {
     uint64_t bytes;       /* their positive results summed (bytes moved, mostly) */
     uint64_t window_from; /* ns: start of the current window */
     uint64_t cpu_from;    /* the thread's CPU time (ns) at that start */
+    uint32_t filled;      /* coalesced waits of this window that got what they asked */
+    uint32_t short_;      /* ... and that ended at the budget without it */
+    uint64_t hold_until;  /* ns: no coalescing before this */
+    uint64_t hold_ns;     /* the next hold's length */
     bool always;          /* test hook: every wait coalesces, asking for RW__CO_MAX */
     uint64_t waits;       /* coalesced waits made (for tests and the curious) */
 };
@@ -150,6 +166,15 @@ void rw__ur_co_init(struct rw__ur_co *c, uint32_t budget_us, bool always, uint64
 /* Close the current window at now_ns and decide for the next one; cpu_ns: the
  * thread's CPU time now. */
 void rw__ur_co_window(struct rw__ur_co *c, uint64_t now_ns, uint64_t cpu_ns);
+
+/* After a coalesced wait that asked for `asked` completions: `got` were there. */
+static inline void rw__ur_co_result(struct rw__ur_co *c, unsigned asked, unsigned got)
+{
+    if (got >= asked)
+        c->filled++;
+    else
+        c->short_++;
+}
 
 /* The calling thread's CPU time in ns (a syscall: once a window). */
 uint64_t rw__ur_thread_cpu_ns(void);
@@ -166,12 +191,13 @@ static inline void rw__ur_co_turn(struct rw__ur_co *c, unsigned n, uint64_t now_
 
 /* Submit what is prepared and, with GETEVENTS, wait: for one completion, or when
  * co_target > 0 for co_target beyond the ones this submission completes at once,
- * taking what arrived after min_us. ts: NULL waits without bound. reg_ring: the ring
- * fd is registered (io_uring_register_ring_fd). Returns what io_uring_enter does
- * (-errno on failure, -ETIME when ts passed first). Needs IORING_FEAT_EXT_ARG, and
- * IORING_FEAT_MIN_TIMEOUT for min_us. */
+ * taking what arrived after min_us (*asked: the completions asked for then, else 0).
+ * ts: NULL waits without bound. reg_ring: the ring fd is registered
+ * (io_uring_register_ring_fd). Returns what io_uring_enter does (-errno on failure,
+ * -ETIME when ts passed first). Needs IORING_FEAT_EXT_ARG, and IORING_FEAT_MIN_TIMEOUT
+ * for min_us. */
 int rw__ur_enter(struct io_uring *ring, bool reg_ring, unsigned co_target, unsigned min_us,
-                 const struct __kernel_timespec *ts);
+                 const struct __kernel_timespec *ts, unsigned *asked);
 
 /* An SQE, submitting what is prepared to make room when the SQ is full (no
  * completions run); NULL if there is still none. */

@@ -195,8 +195,13 @@ static int ur_init(struct rw_loop *l, const struct rw_loop_cfg *cfg)
     u->reg_ring = io_uring_register_ring_fd(&u->ring) == 1;
     u->min_wait = (u->ring.features & IORING_FEAT_MIN_TIMEOUT) &&
                   !getenv("RW_TEST_IO_URING_NO_MIN_WAIT");
-    rw__ur_co_init(&u->co, u->min_wait ? cfg->coalesce_us : 0,
-                   getenv("RW_TEST_IO_URING_COALESCE_ALWAYS") != NULL, l->turn_ns);
+    /* Test hook: every wait coalesces, with the loop's budget or else the hook's value
+     * in microseconds (loops configured without one) */
+    const char *always = getenv("RW_TEST_IO_URING_COALESCE_ALWAYS");
+    uint32_t budget = cfg->coalesce_us;
+    if (always && !budget)
+        budget = (uint32_t)strtoul(always, NULL, 10);
+    rw__ur_co_init(&u->co, u->min_wait ? budget : 0, always != NULL, l->turn_ns);
     rw__ur_files_init(&u->files, &u->ring, cfg->fixed_files);
     /* Half a buffer per recv and per arm: what one arm brings while nobody asks then
      * always fits in one buffer (the kernel stops an arm once its limit is reached,
@@ -794,7 +799,7 @@ static int ur_run_once(struct rw_loop *l, int64_t timeout_ns)
     struct ur *u = l->be;
     struct __kernel_timespec ts, *tsp = NULL;
     struct io_uring_cqe *cqe;
-    unsigned head, n = 0;
+    unsigned head, n = 0, asked = 0;
     bool blocking, offline;
     int ret;
 
@@ -829,7 +834,7 @@ static int ur_run_once(struct rw_loop *l, int64_t timeout_ns)
         unsigned co = blocking ? u->co.target : 0;
 
         u->co.waits += co != 0;
-        ret = rw__ur_enter(&u->ring, u->reg_ring, co, u->co.budget_us, tsp);
+        ret = rw__ur_enter(&u->ring, u->reg_ring, co, u->co.budget_us, tsp, &asked);
     } else {
         ret = io_uring_submit_and_wait_timeout(&u->ring, &cqe, 1, tsp, NULL);
     }
@@ -845,6 +850,8 @@ static int ur_run_once(struct rw_loop *l, int64_t timeout_ns)
         ur_dispatch(l, u, cqe);
     }
     io_uring_cq_advance(&u->ring, n);
+    if (asked)
+        rw__ur_co_result(&u->co, asked, n);
     if (u->ready) {
         ur_ready_run(l, u);
         n++;

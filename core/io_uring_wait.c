@@ -14,6 +14,9 @@ void rw__ur_co_init(struct rw__ur_co *c, uint32_t budget_us, bool always, uint64
     c->bytes = 0;
     c->window_from = now_ns;
     c->cpu_from = 0;
+    c->filled = c->short_ = 0;
+    c->hold_until = 0;
+    c->hold_ns = RW__CO_HOLD_NS;
     c->waits = 0;
 }
 
@@ -33,6 +36,7 @@ void rw__ur_co_window(struct rw__ur_co *c, uint64_t now_ns, uint64_t cpu_ns)
     uint64_t per_budget = span ? c->events * c->budget_us * 1000 / span : 0;
     uint64_t busy_pct = span && cpu_ns > c->cpu_from ? (cpu_ns - c->cpu_from) * 100 / span : 0;
     bool bulk = c->bytes > c->events * RW__CO_BYTES;
+    bool came_short = c->short_ > c->filled;
 
     c->events = 0;
     c->bytes = 0;
@@ -40,18 +44,30 @@ void rw__ur_co_window(struct rw__ur_co *c, uint64_t now_ns, uint64_t cpu_ns)
     c->cpu_from = cpu_ns;
     if (c->always || !c->budget_us)
         return;
-    if (bulk || per_budget < (c->target ? RW__CO_OFF : RW__CO_ON) ||
+    if (c->target && (c->filled || c->short_)) {
+        if (came_short) { /* what it asks for is not there to be had: hold off */
+            c->hold_until = now_ns + c->hold_ns;
+            c->hold_ns = c->hold_ns < RW__CO_HOLD_MAX_NS / 2 ? 2 * c->hold_ns
+                                                              : RW__CO_HOLD_MAX_NS;
+        } else {
+            c->hold_ns = RW__CO_HOLD_NS;
+        }
+    }
+    c->filled = c->short_ = 0;
+    if (bulk || came_short || now_ns < c->hold_until ||
+        per_budget < (c->target ? RW__CO_OFF : RW__CO_ON) ||
         busy_pct < (c->target ? RW__CO_BUSY_OFF : RW__CO_BUSY_ON)) {
         c->target = 0;
         return;
     }
-    /* ask for about what a budget brings: the wait then ends near the budget when the
-     * rate holds, and sooner on a burst */
+    /* ask for half of what a budget brings: the wait then fills in about half its
+     * budget while the rate holds, and sooner on a burst */
+    per_budget /= 2;
     c->target = per_budget < RW__CO_MAX ? (uint32_t)per_budget : RW__CO_MAX;
 }
 
 int rw__ur_enter(struct io_uring *ring, bool reg_ring, unsigned co_target, unsigned min_us,
-                 const struct __kernel_timespec *ts)
+                 const struct __kernel_timespec *ts, unsigned *asked)
 {
     struct io_uring_sq *sq = &ring->sq;
     unsigned tail = sq->sqe_tail;
@@ -70,10 +86,12 @@ int rw__ur_enter(struct io_uring *ring, bool reg_ring, unsigned co_target, unsig
         io_uring_smp_store_release(sq->ktail, tail);
     }
     submit = tail - IO_URING_READ_ONCE(*sq->khead);
+    *asked = 0;
     if (co_target) {
         /* sends complete as they are submitted: count those on top */
         want = submit + co_target;
         arg.pad = min_us;
+        *asked = want;
     }
     if (reg_ring)
         flags |= IORING_ENTER_REGISTERED_RING;

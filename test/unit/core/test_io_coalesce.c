@@ -87,15 +87,15 @@ static void co_starts_and_stops_with_the_rate(void **state)
     assert_int_equal(c.target, 0);
     /* 70 completions a ms: 7 per 100 us budget, below RW__CO_ON */
     assert_int_equal(window(&c, &k, 70, MS), 0);
-    /* 200 a ms: 20 per budget; asks for about that */
-    assert_int_equal(window(&c, &k, 200, MS), 20);
+    /* 200 a ms: 20 per budget; asks for half of that */
+    assert_int_equal(window(&c, &k, 200, MS), 10);
     /* once on, it holds down to RW__CO_OFF (5 per budget) ... */
-    assert_int_equal(window(&c, &k, 50, MS), 5);
+    assert_int_equal(window(&c, &k, 50, MS), 2);
     /* ... and stops below it */
     assert_int_equal(window(&c, &k, 30, MS), 0);
     /* and needs RW__CO_ON again to start */
     assert_int_equal(window(&c, &k, 60, MS), 0);
-    assert_int_equal(window(&c, &k, 80, MS), RW__CO_ON);
+    assert_int_equal(window(&c, &k, 80, MS), RW__CO_ON / 2);
 }
 
 static void co_window_needs_its_time(void **state)
@@ -107,9 +107,9 @@ static void co_window_needs_its_time(void **state)
     rw__ur_co_init(&c, 100, false, k.now);
     /* turns within a window only count */
     for (int i = 0; i < 9; i++)
-        assert_int_equal(window(&c, &k, 100, MS / 10), 0);
-    /* 1,000 over 1 ms: 100 per budget, clamped */
-    assert_int_equal(window(&c, &k, 100, MS / 10), RW__CO_MAX);
+        assert_int_equal(window(&c, &k, 200, MS / 10), 0);
+    /* 2,000 over 1 ms: 200 per budget, half of it clamped */
+    assert_int_equal(window(&c, &k, 200, MS / 10), RW__CO_MAX);
     /* a long quiet spell ends it at the next turn, whatever that turn brings */
     assert_int_equal(window_busy(&c, &k, 64, 10 * 1000 * MS, 0), 0);
 }
@@ -123,9 +123,9 @@ static void co_needs_a_busy_loop(void **state)
     (void)state;
     rw__ur_co_init(&c, 100, false, k.now);
     assert_int_equal(window_busy(&c, &k, 500, MS, 40), 0);
-    assert_int_equal(window_busy(&c, &k, 500, MS, 50), 50);
+    assert_int_equal(window_busy(&c, &k, 500, MS, 50), 25);
     /* on, it holds down to RW__CO_BUSY_OFF (its own waits make it look idler) */
-    assert_int_equal(window_busy(&c, &k, 500, MS, 25), 50);
+    assert_int_equal(window_busy(&c, &k, 500, MS, 25), 25);
     assert_int_equal(window_busy(&c, &k, 500, MS, 20), 0);
 }
 
@@ -140,7 +140,7 @@ static void co_not_for_bulk(void **state)
     c.bytes = 500ull * (RW__CO_BYTES + 1);
     assert_int_equal(window(&c, &k, 500, MS), 0);
     c.bytes = 500ull * 300; /* small requests and responses */
-    assert_int_equal(window(&c, &k, 500, MS), 50);
+    assert_int_equal(window(&c, &k, 500, MS), 25);
     c.bytes = 500ull * 65536; /* and off again when the traffic turns bulk */
     assert_int_equal(window(&c, &k, 500, MS), 0);
 }
@@ -155,7 +155,42 @@ static void co_budget_clamped(void **state)
     assert_int_equal(c.budget_us, RW__CO_BUDGET_MAX);
     /* 5 a ms is 5 per clamped budget: below RW__CO_ON */
     assert_int_equal(window(&c, &k, 5, MS), 0);
-    assert_int_equal(window(&c, &k, 10, MS), 10);
+    assert_int_equal(window(&c, &k, 10, MS), 5);
+}
+
+/* Record `n` coalesced waits that asked for 12: `filled` of them got it. */
+static void results(struct rw__ur_co *c, int n, int filled)
+{
+    for (int i = 0; i < n; i++)
+        rw__ur_co_result(c, 12, i < filled ? 12 : 3);
+}
+
+/* Waits that end at the budget short of what they asked (a few clients waiting on
+ * each answer): off for RW__CO_HOLD_NS, doubling while it keeps happening. */
+static void co_holds_off_after_short_waits(void **state)
+{
+    struct rw__ur_co c;
+    struct clk k = {0, 0};
+
+    (void)state;
+    rw__ur_co_init(&c, 100, false, k.now);
+    assert_int_equal(window(&c, &k, 200, MS), 10);
+    results(&c, 4, 1);
+    assert_int_equal(window(&c, &k, 200, MS), 0); /* mostly short: off */
+    assert_int_equal(window(&c, &k, 200, RW__CO_HOLD_NS / 2), 0); /* held */
+    assert_int_equal(window(&c, &k, 200, RW__CO_HOLD_NS / 2 - MS), 0);
+    assert_int_equal(window(&c, &k, 200, MS), 10); /* the hold is over */
+    results(&c, 4, 0);
+    assert_int_equal(window(&c, &k, 200, MS), 0);
+    /* twice as long now */
+    assert_int_equal(window(&c, &k, 200 * 15, 15 * MS), 0);
+    assert_int_equal(window(&c, &k, 200 * 5, 5 * MS), 10);
+    /* waits that mostly fill keep it on and reset the hold */
+    results(&c, 4, 3);
+    assert_int_equal(window(&c, &k, 200, MS), 10);
+    results(&c, 4, 0);
+    assert_int_equal(window(&c, &k, 200, MS), 0);
+    assert_int_equal(window(&c, &k, 200 * 10, RW__CO_HOLD_NS), 10);
 }
 
 static void co_always_hook(void **state)
@@ -248,6 +283,7 @@ int rw_test_io_coalesce(void)
         cmocka_unit_test(co_needs_a_busy_loop),
         cmocka_unit_test(co_not_for_bulk),
         cmocka_unit_test(co_budget_clamped),
+        cmocka_unit_test(co_holds_off_after_short_waits),
         cmocka_unit_test(co_always_hook),
     };
     return cmocka_run_group_tests_name("core/io coalesce policy", policy, NULL, NULL) +
