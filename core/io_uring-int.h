@@ -180,10 +180,13 @@ static inline void rw__ur_co_result(struct rw__ur_co *c, unsigned asked, unsigne
 uint64_t rw__ur_thread_cpu_ns(void);
 
 /* After each turn: n completions were handled; the turn started at now_ns. cpu: where
- * the thread's CPU time comes from (rw__ur_thread_cpu_ns; tests pass their own). */
+ * the thread's CPU time comes from (rw__ur_thread_cpu_ns; tests pass their own). A loop
+ * that never coalesces keeps no windows (no CPU-time syscall each millisecond). */
 static inline void rw__ur_co_turn(struct rw__ur_co *c, unsigned n, uint64_t now_ns,
                                   uint64_t (*cpu)(void))
 {
+    if (!c->budget_us)
+        return;
     c->events += n;
     if (now_ns - c->window_from >= RW__CO_WINDOW_NS)
         rw__ur_co_window(c, now_ns, cpu());
