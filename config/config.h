@@ -154,6 +154,7 @@ struct rw_cfg_listener {
     struct rw_cfg_tls tls;       /* HTTPS when tls.enabled */
     struct rw_cfg_route *routes; /* owned, in match order */
     uint32_t nroutes;
+    bool defer_accept; /* TCP_DEFER_ACCEPT: accept once the client has sent (default true) */
 };
 
 struct rw_cfg_server {

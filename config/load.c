@@ -46,7 +46,8 @@ static const char *const client_timeout_keys[] = {
     "client_idle",
     NULL,
 };
-static const char *const listener_keys[] = {"name", "address", "tls", "routes", NULL};
+static const char *const listener_keys[] = {"name", "address", "tls", "defer_accept", "routes",
+                                            NULL};
 static const char *const io_backends[] = {"auto", "io_uring", "epoll", NULL};
 static const char *const log_levels[] = {"error", "warn", "info", "debug", NULL};
 /* forwarded_headers: entry i is RW_FWD_* bit i. */
@@ -264,6 +265,8 @@ static void load_listener(struct rw__cfg_ctx *c, const json_t *jl, struct rw_cfg
     if (!l->name && json_is_string(json_object_get(jl, "address")))
         l->name = rw__cfg_xstrdup(json_string_value(json_object_get(jl, "address")));
     rw__cfg_load_tls(c, jl, &l->tls);
+    l->defer_accept = true;
+    rw__cfg_get_bool(c, jl, "defer_accept", &l->defer_accept);
     if (!rw__cfg_require(c, jl, "routes", NULL) ||
         !(routes = rw__cfg_get_arr(c, jl, "routes", true)))
         return;

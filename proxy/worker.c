@@ -262,9 +262,30 @@ static void on_accept(struct rw_op *op, const struct rw_cqe *cqe)
         listener_arm(l);
 }
 
-/* Slot s should (want) or should not accept on this worker. */
-static void listener_sync(struct px_worker *w, uint32_t s, bool want, uint64_t gen)
+/* TCP_DEFER_ACCEPT as the listener's config asks: with it the kernel completes the
+ * handshake but hands the connection over only once the client has sent something (an
+ * HTTP request or a TLS ClientHello), or after about a second (its first SYN-ACK
+ * retransmission) if it sends nothing. Accepting then finds the request waiting: no
+ * read to arm and no wake-up of its own per connection. */
+static void listener_defer(struct px_listener_w *l, bool on)
 {
+    int secs = on ? 1 : 0;
+    if (l->fd < 0 || l->defer == (int8_t)on)
+        return;
+    if (setsockopt(l->fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &secs, sizeof(secs)) < 0) {
+        rw_log(RW_LOG_WARN, "listener %s: TCP_DEFER_ACCEPT: %s", l->slot->name,
+               rw_strerror(-errno));
+        return;
+    }
+    l->defer = (int8_t)on;
+}
+
+/* Slot s should (lc: its listener in the current generation) or should not (NULL)
+ * accept on this worker. */
+static void listener_sync(struct px_worker *w, uint32_t s, const struct rw_cfg_listener *lc,
+                          uint64_t gen)
+{
+    bool want = lc != NULL;
     struct px_listener_w *l = w->lis[s];
     struct px_slot *slot = w->px->slots[s];
     if (!want) {
@@ -300,9 +321,12 @@ static void listener_sync(struct px_worker *w, uint32_t s, bool want, uint64_t g
         close(fd); /* re-added before the old socket closed: keep that one */
         fd = -1;
     }
-    if (l->fd < 0)
+    if (l->fd < 0 && fd >= 0) {
         l->fd = fd;
+        l->defer = -1; /* a fresh socket: as the kernel made it */
+    }
     l->want = true;
+    listener_defer(l, lc->defer_accept);
     listener_arm(l);
 }
 
@@ -319,7 +343,11 @@ static void worker_sync(struct px_worker *w)
     w->gen = g;
     uint32_t n = g->nslots;
     for (uint32_t s = 0; s < n || s < w->nlis; s++)
-        listener_sync(w, s, !w->stopping && s < n && g->slot_lis[s] >= 0, g->id);
+        listener_sync(w, s,
+                      !w->stopping && s < n && g->slot_lis[s] >= 0
+                          ? &g->cfg->listeners[g->slot_lis[s]]
+                          : NULL,
+                      g->id);
     if (n > w->nlis)
         w->nlis = n;
     if (!old)

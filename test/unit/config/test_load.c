@@ -137,6 +137,7 @@ static void full_routes(const struct rw_cfg *cfg)
     assert_string_equal(l->name, "web");
     assert_string_equal(l->address, "0.0.0.0:8080");
     assert_int_equal(port_of(&l->addr), 8080);
+    assert_false(l->defer_accept);
     assert_int_equal(l->nroutes, 4);
     full_route0(cfg);
     assert_int_equal(r[1].action, RW_ROUTE_RESPOND);
@@ -192,6 +193,7 @@ static void defaults_applied(void **state)
     assert_int_equal(cfg->client_body_timeout_ms, 60000);
     assert_int_equal(cfg->client_idle_timeout_ms, 75000);
     assert_string_equal(cfg->listeners[0].name, "*:80");
+    assert_true(cfg->listeners[0].defer_accept);
     assert_string_equal(u->balance, "round_robin");
     assert_string_equal(u->servers[0].name, "localhost:81");
     assert_int_equal(u->servers[0].weight, 1);
@@ -261,6 +263,8 @@ static const struct bad {
     {"{'upstreams': [], " TCFG_MIN "}", "$.upstreams: must be an object, got []"},
     {"[1, 2]", "cfg.json: $: must be an object, got [1,2]"},
     {"{'listeners': ['*:80']}", "$.listeners[0]: must be an object like"},
+    {"{'listeners': [{'address': '*:1', 'defer_accept': 1, 'routes': [{'respond': {}}]}]}",
+     "$.listeners[0].defer_accept: must be true or false, got 1"},
     /* out of range and bad enums */
     {"{'workers': 1025, " TCFG_MIN "}", "$.workers: must be an integer 0..1024, got 1025"},
     {"{'workers': -1, " TCFG_MIN "}", "$.workers: must be an integer 0..1024, got -1"},
