@@ -295,7 +295,7 @@ static struct px_ups *gen_find_ups(const struct px_gen *g, const char *name)
 
 /* ---- listener slots ---- */
 
-static int slot_open_fd(const struct px_slot *s, int *err)
+static int slot_open_fd(const struct px_slot *s, bool defer, int *err)
 {
     int fd = socket(s->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
@@ -309,6 +309,10 @@ static int slot_open_fd(const struct px_slot *s, int *err)
     if (s->addr.ss_family == AF_INET6)
         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    /* deferred from the first connection on: the worker that takes the socket sets it
+     * again (and keeps it as later generations say) */
+    if (defer)
+        setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &one, sizeof(one));
     if (bind(fd, (const struct sockaddr *)&s->addr, s->addrlen) < 0)
         goto fail;
     if (listen(fd, PX_LISTEN_BACKLOG) < 0)
@@ -370,7 +374,7 @@ static int slot_open(struct rw_proxy *p, uint32_t si, const struct rw_cfg_listen
     atomic_store(&s->open_gen, gen); /* before the sockets: a worker behind leaves them */
     snprintf(s->name, sizeof(s->name), "%s", l->name);
     for (uint32_t w = 0; w < p->nworkers; w++) {
-        int e = 0, fd = slot_open_fd(s, &e);
+        int e = 0, fd = slot_open_fd(s, l->defer_accept, &e);
         if (fd < 0) {
             slot_close_untaken(p, s);
             return GEN_ERR("listener %s (%s): %s", l->name, l->address, rw_strerror(e));

@@ -301,7 +301,7 @@ struct px_listener_w {
     int fd;
     bool armed;
     bool want;     /* the current generation has this listener */
-    int8_t defer;  /* TCP_DEFER_ACCEPT on fd: 0 or 1 */
+    int8_t defer;  /* TCP_DEFER_ACCEPT as this worker last set it on fd: 0, 1, or -1 */
     struct rw_op op;
     struct rw_timer retry; /* re-arm accept after EMFILE etc. */
 };

@@ -323,7 +323,7 @@ static void listener_sync(struct px_worker *w, uint32_t s, const struct rw_cfg_l
     }
     if (l->fd < 0 && fd >= 0) {
         l->fd = fd;
-        l->defer = 0; /* a fresh socket: off, the kernel's default */
+        l->defer = -1; /* a fresh socket: set as its generation asked; set it once more */
     }
     l->want = true;
     listener_defer(l, lc->defer_accept);

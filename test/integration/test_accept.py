@@ -23,19 +23,30 @@ class DeferAcceptTest(h.RwTestCase):
         self.port = h.free_port()
         self.admin_port = h.free_port()
 
-    def config(self, **listener):
+    def config(self, client_header="500ms", **listener):
         lis = h.listener([h.proxy_route("a")], port=self.port, name="web")
         lis.update(listener)
         return {"workers": 1, "listeners": [lis],
-                "timeouts": {"client_header": "500ms"},
+                "timeouts": {"client_header": client_header},
                 "admin": {"socket": self.sock, "http": "127.0.0.1:%d" % self.admin_port},
                 "upstreams": {"a": h.upstream(h.server(self.o, name="a1"))}}
 
     def start(self, cfg):
         self.p = h.start_proxy(self, cfg)
         self.assertTrue(wait_until(lambda: os.path.exists(self.sock), 5))
-        # the harness's start-up probe is counted and gone
-        self.assertTrue(wait_until(lambda: self.active() == 0, 5))
+        self.settle()
+
+    def settle(self):
+        """Wait until every earlier connection (the harness's start-up probe too) is
+        counted and gone: the counts hold still across two scrapes and none is open."""
+        last = []
+
+        def still():
+            now = (self.accepted(), self.active())
+            held = last == [now] and now[1] == 0
+            last[:] = [now]
+            return held
+        self.assertTrue(wait_until(still, 5, step=0.2), "connections did not settle")
 
     def metric(self, name):
         return metric(parse_metrics(scrape(self.admin_port)), name, listener="web") or 0
@@ -66,6 +77,7 @@ class DeferAcceptTest(h.RwTestCase):
     def assert_deferred(self):
         """A connected client that has sent nothing is not ringwall's yet; its request,
         once sent, is accepted and answered."""
+        self.settle()
         n = self.accepted()
         s = self.silent()
         # the kernel keeps it until the client sends, or until its SYN-ACK is sent again
@@ -84,6 +96,7 @@ class DeferAcceptTest(h.RwTestCase):
         self.assertTrue(data.startswith(b"HTTP/1.1 200 "), data[:80])
 
     def assert_immediate(self):
+        self.settle()
         n = self.accepted()
         self.silent()
         self.assertTrue(wait_until(lambda: self.accepted() == n + 1, 0.5),
@@ -92,6 +105,17 @@ class DeferAcceptTest(h.RwTestCase):
     def test_default_defers_until_the_client_sends(self):
         self.start(self.config())
         self.assert_deferred()
+
+    def test_deferred_from_the_first_connection(self):
+        """The socket defers before it listens: a client connecting as soon as the port
+        answers is not ringwall's either (nor counted, nor open) until it sends."""
+        self.p = h.start_proxy(self, self.config(client_header="10s"))
+        self.silent()
+        time.sleep(0.5)
+        # the harness's start-up probe (connect, close) has come and gone; the silent
+        # client, accepted, would stay open for client_header's 10 s
+        self.assertTrue(wait_until(lambda: self.active() == 0, 0.3),
+                        "a silent connection made at start-up was accepted at once")
 
     def test_silent_client_is_handed_over_and_timed_out(self):
         """Deferring never keeps a connection from ringwall for good: a client that sends
@@ -128,7 +152,6 @@ class DeferAcceptTest(h.RwTestCase):
     def test_reload_switches_it_on_the_open_socket(self):
         self.start(self.config(defer_accept=False))
         self.assert_immediate()
-        self.assertTrue(wait_until(lambda: self.active() == 0, 3))
         self.reload(self.config())
         self.assert_deferred()
         self.reload(self.config(defer_accept=False))
