@@ -62,16 +62,20 @@ class DeferAcceptTest(h.RwTestCase):
         self.addCleanup(s.close)
         return s
 
-    def reload(self, cfg):
+    def try_reload(self, cfg):
+        """Write cfg and ask for a reload; the admin socket's answer."""
         tmp = str(self.p.cfg_path) + ".tmp"
         with open(tmp, "w") as f:
             json.dump(cfg, f)
         os.replace(tmp, self.p.cfg_path)
         a = AdminSock(self.sock)
         try:
-            r = a.cmd("reload")
+            return a.cmd("reload")
         finally:
             a.close()
+
+    def reload(self, cfg):
+        r = self.try_reload(cfg)
         self.assertTrue(r["ok"], r)
 
     def assert_deferred(self):
@@ -159,15 +163,7 @@ class DeferAcceptTest(h.RwTestCase):
 
     def test_bad_value_is_refused_and_the_instance_keeps_serving(self):
         self.start(self.config())
-        tmp = str(self.p.cfg_path) + ".tmp"
-        with open(tmp, "w") as f:
-            json.dump(self.config(defer_accept="yes"), f)
-        os.replace(tmp, self.p.cfg_path)
-        a = AdminSock(self.sock)
-        try:
-            r = a.cmd("reload")
-        finally:
-            a.close()
+        r = self.try_reload(self.config(defer_accept="yes"))
         self.assertFalse(r["ok"], r)
         self.assertIn("$.listeners[0].defer_accept: must be true or false", json.dumps(r))
         self.assert_deferred()
