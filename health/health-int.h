@@ -178,6 +178,7 @@ struct rw_health {
     bool has_thread;
     _Atomic int started; /* 0 not yet, 1 running, 2 exited, <0 start error */
     _Atomic bool stop;
+    _Atomic bool poked; /* rw_health_poke: sweep at the next wake */
     /* the command queue (rw__hc_submit) */
     pthread_mutex_t cmd_mu;
     pthread_cond_t cmd_cv;
@@ -187,6 +188,7 @@ struct rw_health {
     /* health thread only */
     struct rw_loop *loop;
     struct rw_timer sweep;
+    uint64_t sweep_due; /* ms: when the armed sweep fires */
     struct rw_hdr *hdrs; /* owned: parse scratch */
     uint64_t rng;
 };

@@ -15,9 +15,9 @@
  * checks, rise/fall) and "ejected" (passive outlier detection). The thread writes
  * rw_backend_set_state(DOWN) when a server is unhealthy or ejected and UP otherwise,
  * and never touches a server an admin set to DRAIN. Servers are discovered from the
- * pool's published snapshot (re-read every RW_HEALTH_SWEEP_MS), so a server added by a
- * reload or an admin is checked at once; a server that leaves the snapshot stops being
- * checked. Every change of a server's inputs is logged once, with the reason.
+ * pool's published snapshot, re-read when whoever publishes it calls rw_health_poke (and
+ * at the latest every RW_HEALTH_IDLE_SWEEP_MS), so a server added by a reload or an admin
+ * is checked at once; a server that leaves the snapshot stops being checked. Every change of a server's inputs is logged once, with the reason.
  *
  * Upstreams come and go at run time (configuration reload): the control thread (the
  * one that created h; add, remove, start, stop and free are never called concurrently)
@@ -29,7 +29,8 @@
 
 #define RW_HEALTH_STATUS_WORDS 8    /* bitmap of codes 100..599: bit (code - 100) */
 #define RW_HEALTH_BODY_MAX 65536    /* body bytes an HTTP check reads at most */
-#define RW_HEALTH_SWEEP_MS 20       /* discovery, passive trips, probation */
+#define RW_HEALTH_SWEEP_MS 20       /* passive trips and probation are polled this often */
+#define RW_HEALTH_IDLE_SWEEP_MS 1000 /* without outlier detection: bounds a lost poke */
 #define RW_HEALTH_MAX_SERVERS 65536 /* per upstream (server ids below this) */
 
 enum rw_hc_type {
@@ -147,6 +148,11 @@ void rw_health_remove_upstream(struct rw_health *h, uint32_t index);
  * first check of every server starts at once. 0 or -errno (-EALREADY when started).
  * Control thread. */
 int rw_health_start(struct rw_health *h);
+
+/* The pool's servers (rw_pool_publish) or a server's state (an admin's) changed outside
+ * the health thread: have it follow the snapshot and write back contradicted states
+ * now rather than at its next sweep. Any thread; one wake. NULL is a no-op. */
+void rw_health_poke(struct rw_health *h);
 
 /* Stop the thread: cancel checks, close connections, join. Any thread except the
  * health thread; idempotent. Server states are left as they are. */

@@ -279,10 +279,10 @@ static void hc_reconcile(struct rw__hc_ups *u)
     }
 }
 
-static void hc_sweep(struct rw_timer *t)
+/* Discovery, passive trips and probation, and state written back where someone
+ * contradicted the inputs. */
+static void hc_sweep_run(struct rw_health *h, uint64_t now)
 {
-    struct rw_health *h = t->owner;
-    uint64_t now = rw_loop_now(h->loop);
     rw__hc_cmd_drain(h); /* normally done at once by the wake; this bounds a lost wake */
     rw__hc_reap(h);
     for (uint32_t i = 0; i < h->nups; i++) {
@@ -293,7 +293,30 @@ static void hc_sweep(struct rw_timer *t)
         if (u->has_active || u->has_passive)
             hc_reconcile(u);
     }
-    rw_timer_arm(rw_loop_wheel(h->loop), &h->sweep, now + RW_HEALTH_SWEEP_MS);
+}
+
+/* Passive trips and a removal's deadline are polled, so they keep the short period;
+ * everything else arrives with a wake (rw_health_poke, a command) and the long one
+ * only bounds a lost wake. An idle proxy without outlier detection so wakes once a
+ * second, not fifty times. Never pushes an earlier sweep back. */
+static void hc_sweep_arm(struct rw_health *h, uint64_t now)
+{
+    uint64_t period = h->dying ? RW_HEALTH_SWEEP_MS : RW_HEALTH_IDLE_SWEEP_MS;
+    for (uint32_t i = 0; i < h->nups && period > RW_HEALTH_SWEEP_MS; i++)
+        if (h->ups[i]->has_passive)
+            period = RW_HEALTH_SWEEP_MS;
+    if (rw_timer_armed(&h->sweep) && h->sweep_due <= now + period)
+        return;
+    h->sweep_due = now + period;
+    rw_timer_arm(rw_loop_wheel(h->loop), &h->sweep, h->sweep_due);
+}
+
+static void hc_sweep(struct rw_timer *t)
+{
+    struct rw_health *h = t->owner;
+    uint64_t now = rw_loop_now(h->loop);
+    hc_sweep_run(h, now);
+    hc_sweep_arm(h, now);
 }
 
 bool rw__hc_ups_busy(const struct rw__hc_ups *u)
@@ -338,8 +361,12 @@ static void hc_shutdown(struct rw_health *h)
 
 static void hc_on_wake(struct rw_loop *l, void *arg)
 {
-    (void)l;
-    rw__hc_cmd_drain(arg);
+    struct rw_health *h = arg;
+    uint64_t now = rw_loop_now(l);
+    rw__hc_cmd_drain(h);
+    if (atomic_exchange(&h->poked, false))
+        hc_sweep_run(h, now);
+    hc_sweep_arm(h, now); /* an upstream added with outlier detection polls from now on */
 }
 
 static int hc_thread_setup(struct rw_health *h)
@@ -447,6 +474,17 @@ int rw_health_start(struct rw_health *h)
         return rc;
     }
     return 0;
+}
+
+void rw_health_poke(struct rw_health *h)
+{
+    if (!h)
+        return;
+    atomic_store(&h->poked, true);
+    pthread_mutex_lock(&h->cmd_mu);
+    if (h->cmd_live)
+        rw_loop_wake(h->loop); /* the loop outlives cmd_live */
+    pthread_mutex_unlock(&h->cmd_mu);
 }
 
 void rw_health_stop(struct rw_health *h)

@@ -147,8 +147,10 @@ static int cmd_server_set(void *arg, const json_t *req, json_t **data, char *err
         return OPS_ERR("\"weight\" must be an integer 0..1000");
     if (wt)
         rw_backend_set_weight(b, (uint32_t)json_integer_value(wt));
-    if (state >= 0)
+    if (state >= 0) {
         rw_backend_set_state(b, (enum rw_be_state)state);
+        rw_health_poke(o->p->health); /* a state its checks contradict is written back */
+    }
     *data = server_row(o, ui, b);
     return 0;
 }
@@ -226,6 +228,8 @@ static int republish(struct px_ops *o, uint32_t ui, struct rw_backend *add,
         list[n++] = add;
     int rc = rw_pool_publish(pool, list, n);
     free(list);
+    if (rc == 0)
+        rw_health_poke(o->p->health); /* a new server's first check starts now */
     return rc;
 }
 

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core/rcu.h"
+#include "health/health-int.h"
 
 #define CAP_MS 5000
 
@@ -63,11 +64,14 @@ static void thread_follows_snapshot(void **state)
     assert_non_null(nb);
     struct rw_backend *list[2] = {p->backends[0], nb};
     assert_int_equal(rw_pool_publish(p, list, 2), 0);
-    int64_t t = t_wait_state(nb, RW_BE_DOWN, CAP_MS);
+    rw_health_poke(h);
+    /* the poke, not the once-a-second sweep, brings the first check */
+    int64_t t = t_wait_state(nb, RW_BE_DOWN, RW_HEALTH_IDLE_SWEEP_MS / 2);
     assert_true(t >= 0);
     printf("    server added to the snapshot: down after %lld ms (first check at once)\n",
            (long long)t);
     assert_int_equal(rw_pool_publish(p, list + 1, 1), 0);
+    rw_health_poke(h);
     t_sleep_ms(100);
     struct rw_health_stats st;
     assert_int_equal(rw_health_stats(h, 0, 0, &st), 0);
@@ -83,6 +87,56 @@ static void thread_follows_snapshot(void **state)
     rw_pool_free(p);
     rw_pool_free(q);
     t_origin_stop(&bad);
+}
+
+static uint64_t loop_turns(struct rw_health *h)
+{
+    uint64_t iters, busy;
+    rw_loop_stats(h->loop, &iters, &busy); /* a racy read of a counter: enough here */
+    return iters;
+}
+
+/* Without outlier detection nothing is polled: an idle health thread wakes about once
+ * a second (it woke every RW_HEALTH_SWEEP_MS before). An upstream added with outlier
+ * detection brings the short period back, for its trips. A poke still sweeps at once:
+ * a state an admin wrote that the checks contradict is written back. */
+static void thread_idle_wakes(void **state)
+{
+    int n = t_nbackends();
+    for (int k = 0; k < n; k++) {
+        int err = 0;
+        struct rw_server_def d;
+        t_def(&d, "a", t_refused_port());
+        struct rw_pool *p = rw_pool_new("up", "round_robin", NULL, &d, 1, 1, &err);
+        struct rw_pool *q = rw_pool_new("q", "round_robin", NULL, &d, 1, 1, &err);
+        struct rw_health *h = rw_health_new(rw_io_select(t_backends[k], &err), 1, &err);
+        struct rw_hc_params a = {.interval_ms = 60000, .timeout_ms = 200};
+        assert_int_equal(rw_health_add_upstream(h, 0, "up", p, &a, NULL), 0);
+        assert_int_equal(rw_health_start(h), 0);
+        assert_true(t_wait_state(p->backends[0], RW_BE_DOWN, CAP_MS) >= 0); /* first check */
+        t_sleep_ms(100);
+        uint64_t t0 = loop_turns(h);
+        t_sleep_ms(1000);
+        uint64_t idle = loop_turns(h) - t0;
+        rw_backend_set_state(p->backends[0], RW_BE_UP); /* contradicts the failed check */
+        rw_health_poke(h);
+        int64_t back = t_wait_state(p->backends[0], RW_BE_DOWN, RW_HEALTH_IDLE_SWEEP_MS / 2);
+        struct rw_passive_params ps = {0};
+        assert_int_equal(rw_health_add_upstream(h, 1, "q", q, NULL, &ps), 0);
+        t0 = loop_turns(h);
+        t_sleep_ms(500);
+        uint64_t polled = loop_turns(h) - t0;
+        printf("    [%s] idle: %llu loop turns in 1 s; with outlier detection: %llu in 0.5 s; "
+               "contradicted state written back after %lld ms\n",
+               t_backends[k], (unsigned long long)idle, (unsigned long long)polled,
+               (long long)back);
+        assert_true(idle <= 4);
+        assert_true(back >= 0);
+        assert_true(polled >= 10);
+        rw_health_free(h);
+        rw_pool_free(p);
+        rw_pool_free(q);
+    }
 }
 
 struct spin {
@@ -166,6 +220,7 @@ int test_thread_run(void)
     const struct CMUnitTest t[] = {
         cmocka_unit_test(thread_lifecycle),
         cmocka_unit_test(thread_follows_snapshot),
+        cmocka_unit_test(thread_idle_wakes),
         cmocka_unit_test(thread_drift_under_load),
     };
     return cmocka_run_group_tests_name("health/thread", t, NULL, NULL);
