@@ -17,7 +17,8 @@
  * and never touches a server an admin set to DRAIN. Servers are discovered from the
  * pool's published snapshot, re-read when whoever publishes it calls rw_health_poke (and
  * at the latest every RW_HEALTH_IDLE_SWEEP_MS), so a server added by a reload or an admin
- * is checked at once; a server that leaves the snapshot stops being checked. Every change of a server's inputs is logged once, with the reason.
+ * is checked at once; a server that leaves the snapshot stops being checked. Every
+ * change of a server's inputs is logged once, with the reason.
  *
  * Upstreams come and go at run time (configuration reload): the control thread (the
  * one that created h; add, remove, start, stop and free are never called concurrently)
@@ -27,11 +28,11 @@
  * neither resurrects a dead server nor holds back a live one.
  */
 
-#define RW_HEALTH_STATUS_WORDS 8    /* bitmap of codes 100..599: bit (code - 100) */
-#define RW_HEALTH_BODY_MAX 65536    /* body bytes an HTTP check reads at most */
-#define RW_HEALTH_SWEEP_MS 20       /* passive trips and probation are polled this often */
+#define RW_HEALTH_STATUS_WORDS 8     /* bitmap of codes 100..599: bit (code - 100) */
+#define RW_HEALTH_BODY_MAX 65536     /* body bytes an HTTP check reads at most */
+#define RW_HEALTH_SWEEP_MS 20        /* passive trips and probation are polled this often */
 #define RW_HEALTH_IDLE_SWEEP_MS 1000 /* without outlier detection: bounds a lost poke */
-#define RW_HEALTH_MAX_SERVERS 65536 /* per upstream (server ids below this) */
+#define RW_HEALTH_MAX_SERVERS 65536  /* per upstream (server ids below this) */
 
 enum rw_hc_type {
     RW_HC_HTTP = 0,
