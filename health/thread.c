@@ -476,15 +476,21 @@ int rw_health_start(struct rw_health *h)
     return 0;
 }
 
+/* Wake the health loop if the thread runs. Under cmd_mu: the loop outlives cmd_live. */
+static void hc_wake(struct rw_health *h)
+{
+    pthread_mutex_lock(&h->cmd_mu);
+    if (h->cmd_live)
+        rw_loop_wake(h->loop);
+    pthread_mutex_unlock(&h->cmd_mu);
+}
+
 void rw_health_poke(struct rw_health *h)
 {
     if (!h)
         return;
     atomic_store(&h->poked, true);
-    pthread_mutex_lock(&h->cmd_mu);
-    if (h->cmd_live)
-        rw_loop_wake(h->loop); /* the loop outlives cmd_live */
-    pthread_mutex_unlock(&h->cmd_mu);
+    hc_wake(h);
 }
 
 void rw_health_stop(struct rw_health *h)
@@ -492,10 +498,7 @@ void rw_health_stop(struct rw_health *h)
     if (!h || !h->has_thread)
         return;
     atomic_store(&h->stop, true);
-    pthread_mutex_lock(&h->cmd_mu);
-    if (h->cmd_live)
-        rw_loop_wake(h->loop); /* the loop outlives cmd_live */
-    pthread_mutex_unlock(&h->cmd_mu);
+    hc_wake(h);
     pthread_join(h->th, NULL);
     h->has_thread = false;
 }
